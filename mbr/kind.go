@@ -1,5 +1,7 @@
 package mbr
 
+import "strconv"
+
 // Kind classifies what a boot record at LBA 0 says about the disk.
 type Kind int
 
@@ -18,29 +20,7 @@ func (k Kind) String() string {
 	if k >= 0 && int(k) < len(kindNames) {
 		return kindNames[k]
 	}
-	return "Kind(" + itoa(int(k)) + ")"
-}
-
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	neg := n < 0
-	if neg {
-		n = -n
-	}
-	var b [20]byte
-	i := len(b)
-	for n > 0 {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-	}
-	if neg {
-		i--
-		b[i] = '-'
-	}
-	return string(b[i:])
+	return "Kind(" + strconv.Itoa(int(k)) + ")"
 }
 
 // Kind classifies r by its entries alone. It does not depend on the sector
