@@ -1,0 +1,151 @@
+package recovery
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/google/uuid"
+)
+
+// The JSON forms below are the stable output of `winrefix inspect --json`
+// and of the planner's before/after lists. Field names never change; new
+// fields may be added.
+
+type partitionJSON struct {
+	Number     int             `json:"number"`
+	StartLBA   uint64          `json:"startLBA"`
+	EndLBA     uint64          `json:"endLBA"`
+	SizeBytes  int64           `json:"sizeBytes"`
+	TypeGUID   string          `json:"typeGUID,omitempty"`
+	TypeID     string          `json:"typeID,omitempty"`
+	TypeName   string          `json:"typeName"`
+	UniqueGUID string          `json:"uniqueGUID,omitempty"`
+	Attributes string          `json:"attributes,omitempty"`
+	Name       string          `json:"name,omitempty"`
+	Bootable   bool            `json:"bootable,omitempty"`
+	Logical    bool            `json:"logical,omitempty"`
+	Extended   bool            `json:"extended,omitempty"`
+	Role       Role            `json:"role,omitempty"`
+	RoleReason string          `json:"roleReason,omitempty"`
+	FS         *filesystemJSON `json:"filesystem,omitempty"`
+}
+
+type filesystemJSON struct {
+	Kind            FSKind `json:"kind"`
+	Label           string `json:"label,omitempty"`
+	Version         string `json:"version,omitempty"`
+	BitLocker       bool   `json:"bitlocker"`
+	Hibernated      bool   `json:"hibernated"`
+	Dirty           bool   `json:"dirty"`
+	LogFileClean    bool   `json:"logFileClean"`
+	ClusterSize     int64  `json:"clusterSize"`
+	TotalBytes      int64  `json:"totalBytes"`
+	UsedBytes       int64  `json:"usedBytes"`
+	FreeBytes       int64  `json:"freeBytes"`
+	ShrinkableBytes int64  `json:"shrinkableBytes"`
+	Error           string `json:"error,omitempty"`
+}
+
+// isMBR tells the two kinds of partition apart without knowing the scheme:
+// a used GPT entry never has a zero type GUID, an MBR entry never has a
+// GPT type.
+func (p *Partition) isMBR() bool { return uuid.UUID(p.GPTType) == uuid.Nil }
+
+// MarshalJSON renders the partition in the stable inspect format: typeGUID
+// on GPT disks, typeID ("0x27") on MBR disks.
+func (p Partition) MarshalJSON() ([]byte, error) {
+	v := partitionJSON{
+		Number:     p.Number,
+		StartLBA:   p.StartLBA,
+		EndLBA:     p.EndLBA,
+		SizeBytes:  p.SizeBytes,
+		Bootable:   p.Bootable,
+		Logical:    p.Logical,
+		Extended:   p.Extended,
+		Role:       p.Role,
+		RoleReason: p.RoleReason,
+	}
+	if p.isMBR() {
+		v.TypeID = fmt.Sprintf("0x%02x", byte(p.MBRType))
+		v.TypeName = p.MBRType.Name()
+	} else {
+		v.TypeGUID = p.GPTType.String()
+		v.TypeName = p.GPTType.Name()
+		v.UniqueGUID = p.UniqueGUID.String()
+		v.Attributes = fmt.Sprintf("0x%016x", uint64(p.Attributes))
+		v.Name = p.Name
+	}
+	if f := p.FS; f != nil {
+		v.FS = &filesystemJSON{
+			Kind: f.Kind, Label: f.Label, Version: f.Version,
+			BitLocker: f.BitLocker, Hibernated: f.Hibernated, Dirty: f.Dirty,
+			LogFileClean: f.LogFileClean, ClusterSize: f.ClusterSize,
+			TotalBytes: f.TotalBytes, UsedBytes: f.UsedBytes, FreeBytes: f.FreeBytes,
+			ShrinkableBytes: f.ShrinkableBytes, Error: f.Err,
+		}
+	}
+	return json.Marshal(v)
+}
+
+type winreJSON struct {
+	Partition         int    `json:"partition"`
+	Enabled           bool   `json:"enabled"`
+	ReAgentPath       string `json:"reagentPath,omitempty"`
+	WIMPath           string `json:"wimPath"`
+	WIMBytes          int64  `json:"wimBytes"`
+	FreeBytes         int64  `json:"freeBytes"`
+	RequiredFreeBytes int64  `json:"requiredFreeBytes"`
+	MeetsKB5034441    bool   `json:"meetsKB5034441"`
+}
+
+type problemJSON struct {
+	Code     string   `json:"code"`
+	Severity Severity `json:"severity,omitempty"`
+	Message  string   `json:"message"`
+	Remedy   string   `json:"remedy,omitempty"`
+}
+
+type layoutJSON struct {
+	Scheme        Scheme        `json:"scheme"`
+	SectorSize    int           `json:"sectorSize"`
+	SizeBytes     int64         `json:"sizeBytes"`
+	DiskGUID      string        `json:"diskGUID,omitempty"`
+	DiskSignature string        `json:"diskSignature,omitempty"`
+	OS            int           `json:"osPartition,omitempty"`
+	Partitions    []Partition   `json:"partitions"`
+	WinRE         *winreJSON    `json:"winre,omitempty"`
+	Problems      []problemJSON `json:"problems"`
+}
+
+// MarshalJSON renders the layout in the stable format of `winrefix inspect
+// --json`.
+func (l *Layout) MarshalJSON() ([]byte, error) {
+	v := layoutJSON{
+		Scheme:     l.Scheme,
+		SectorSize: l.SectorSize,
+		SizeBytes:  l.SizeBytes,
+		OS:         l.OS,
+		Partitions: l.Partitions,
+		Problems:   []problemJSON{},
+	}
+	if v.Partitions == nil {
+		v.Partitions = []Partition{}
+	}
+	switch l.Scheme {
+	case SchemeGPT:
+		v.DiskGUID = l.DiskGUID.String()
+	case SchemeMBR:
+		v.DiskSignature = fmt.Sprintf("0x%08x", l.DiskSignature)
+	}
+	if w := l.WinRE; w != nil {
+		v.WinRE = &winreJSON{
+			Partition: w.Partition, Enabled: w.Enabled, ReAgentPath: w.ReAgentPath,
+			WIMPath: w.WIMPath, WIMBytes: w.WIMBytes, FreeBytes: w.FreeBytes,
+			RequiredFreeBytes: w.RequiredFreeBytes, MeetsKB5034441: w.MeetsKB5034441,
+		}
+	}
+	for _, p := range l.Problems {
+		v.Problems = append(v.Problems, problemJSON(p))
+	}
+	return json.Marshal(v)
+}
