@@ -1,0 +1,184 @@
+package ntfs
+
+import (
+	"io"
+	"math/bits"
+)
+
+// Chunk sizes for $Bitmap scans: forward scans read this much at a time;
+// the backward tail scan starts with tailChunk and never reads more per step.
+const (
+	scanChunk = 1 << 20
+	tailChunk = 64 << 10
+)
+
+// Usage is the cluster accounting of a volume, from $Bitmap.
+type Usage struct {
+	ClusterSize     int64 // bytes per cluster
+	TotalClusters   int64 // clusters in the volume
+	UsedClusters    int64 // clusters marked in use
+	FreeClusters    int64 // TotalClusters - UsedClusters
+	LastUsedCluster int64 // highest cluster in use, -1 when none
+}
+
+// bitmap opens $Bitmap's data and checks it covers the volume.
+func (v *Volume) bitmap() (*stream, error) {
+	rec, err := v.ReadRecord(RecordBitmap)
+	if err != nil {
+		return nil, err
+	}
+	st, err := v.openStream(rec, AttrData, "")
+	if err != nil {
+		return nil, err
+	}
+	need := (v.Boot.TotalClusters() + 7) / 8
+	if st.size < need {
+		return nil, &RecordError{Record: RecordBitmap, Err: errf(ErrBadAttribute, "$Bitmap of %d bytes, volume needs %d", st.size, need)}
+	}
+	return st, nil
+}
+
+// readFull reads len(p) bytes at off or fails.
+func readFull(r io.ReaderAt, p []byte, off int64) error {
+	n, err := r.ReadAt(p, off)
+	if n == len(p) {
+		return nil
+	}
+	if err == nil || err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// Usage reads the whole $Bitmap (in 1 MiB chunks) and counts clusters in
+// use. Bits past the last cluster of the volume are ignored.
+func (v *Volume) Usage() (Usage, error) {
+	tc := v.Boot.TotalClusters()
+	u := Usage{ClusterSize: v.clusterSize, TotalClusters: tc, LastUsedCluster: -1}
+	st, err := v.bitmap()
+	if err != nil {
+		return u, err
+	}
+	nbytes := (tc + 7) / 8
+	buf := make([]byte, min(scanChunk, nbytes))
+	for off := int64(0); off < nbytes; off += int64(len(buf)) {
+		chunk := buf[:min(int64(len(buf)), nbytes-off)]
+		if err := readFull(st, chunk, off); err != nil {
+			return u, err
+		}
+		for i, b := range chunk {
+			if pos := off + int64(i); pos == nbytes-1 {
+				b &= lastByteMask(tc)
+			}
+			if b != 0 {
+				u.UsedClusters += int64(bits.OnesCount8(b))
+				u.LastUsedCluster = (off+int64(i))*8 + int64(7-bits.LeadingZeros8(b))
+			}
+		}
+	}
+	u.FreeClusters = tc - u.UsedClusters
+	return u, nil
+}
+
+// lastByteMask keeps the bits of the last $Bitmap byte that map clusters
+// of the volume.
+func lastByteMask(tc int64) byte {
+	if r := tc % 8; r != 0 {
+		return byte(1)<<r - 1
+	}
+	return 0xff
+}
+
+// LastUsedCluster returns the highest cluster marked in use in $Bitmap,
+// or -1 when none is. It reads $Bitmap backwards from the volume's last
+// cluster in chunks of at most 64 KiB and stops at the first set bit, so
+// on a large volume whose tail is free it reads only that tail (see
+// BytesRead).
+func (v *Volume) LastUsedCluster() (int64, error) {
+	tc := v.Boot.TotalClusters()
+	st, err := v.bitmap()
+	if err != nil {
+		return -1, err
+	}
+	nbytes := (tc + 7) / 8
+	buf := make([]byte, min(tailChunk, nbytes))
+	for end := nbytes; end > 0; {
+		start := max(0, end-int64(len(buf)))
+		chunk := buf[:end-start]
+		if err := readFull(st, chunk, start); err != nil {
+			return -1, err
+		}
+		for i := len(chunk) - 1; i >= 0; i-- {
+			b := chunk[i]
+			if start+int64(i) == nbytes-1 {
+				b &= lastByteMask(tc)
+			}
+			if b != 0 {
+				return (start+int64(i))*8 + int64(7-bits.LeadingZeros8(b)), nil
+			}
+		}
+		end = start
+	}
+	return -1, nil
+}
+
+// RangeFree reports whether clusters [firstCluster, firstCluster+count)
+// are all free in $Bitmap. The range must lie inside the volume
+// (ErrOutOfRange otherwise); an empty range is free.
+func (v *Volume) RangeFree(firstCluster, count int64) (bool, error) {
+	tc := v.Boot.TotalClusters()
+	if firstCluster < 0 || count < 0 || firstCluster > tc || count > tc-firstCluster {
+		return false, errf(ErrOutOfRange, "clusters %d+%d, volume has %d", firstCluster, count, tc)
+	}
+	if count == 0 {
+		return true, nil
+	}
+	st, err := v.bitmap()
+	if err != nil {
+		return false, err
+	}
+	last := firstCluster + count - 1
+	first := firstCluster / 8
+	nbytes := last/8 - first + 1
+	buf := make([]byte, min(scanChunk, nbytes))
+	for off := int64(0); off < nbytes; off += int64(len(buf)) {
+		chunk := buf[:min(int64(len(buf)), nbytes-off)]
+		if err := readFull(st, chunk, first+off); err != nil {
+			return false, err
+		}
+		for i, b := range chunk {
+			byteIdx := first + off + int64(i)
+			lo, hi := byteIdx*8, byteIdx*8+7
+			if lo < firstCluster {
+				b &= 0xff << uint(firstCluster-lo)
+			}
+			if hi > last {
+				b &= 0xff >> uint(hi-last)
+			}
+			if b != 0 {
+				return false, nil
+			}
+		}
+	}
+	return true, nil
+}
+
+// ShrinkLimit returns the smallest partition size, in bytes, that holds
+// the volume without moving any data: every cluster up to the last one in
+// use, plus room for the backup boot sector after the volume, rounded up
+// to whole clusters:
+//
+//	minBytes = (LastUsedCluster + 2) * ClusterSize
+//
+// This is the formula ntfsresize applies when it prints "You might resize
+// at N bytes" (it adds one cluster for the next usable cluster and one for
+// the backup boot sector). ntfsresize, however, starts from the last
+// cluster it cannot relocate, because it can move data; its figure is
+// therefore usually smaller than this one, which assumes nothing moves.
+func (v *Volume) ShrinkLimit() (minBytes int64, err error) {
+	last, err := v.LastUsedCluster()
+	if err != nil {
+		return 0, err
+	}
+	return (last + 2) * v.clusterSize, nil
+}
