@@ -1,0 +1,293 @@
+//go:build linux
+
+package winrepart
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// BlockDevice is a Linux block device (a disk, a partition or a loop
+// device) opened with [OpenBlockDevice].
+type BlockDevice struct {
+	mu       sync.RWMutex // guards f against Close
+	f        *os.File
+	path     string
+	size     int64
+	sector   int
+	physical int
+	writable bool
+}
+
+// OpenBlockDevice opens a Linux block device. Its size and sector sizes
+// come from the kernel (BLKGETSIZE64, BLKSSZGET, BLKPBSZGET) unless opts
+// overrides the sector sizes.
+//
+// A writable open is exclusive (O_EXCL: the kernel refuses with EBUSY while
+// a partition is mounted or otherwise held) and, in addition, refuses with
+// a [*MountedError] when the device or any of its partitions appears in
+// /proc/self/mountinfo.
+func OpenBlockDevice(path string, opts OpenOptions) (*BlockDevice, error) {
+	flag := unix.O_RDONLY | unix.O_CLOEXEC
+	if opts.Writable {
+		if err := checkNotMounted(path); err != nil {
+			return nil, &DeviceError{Op: "open", Path: path, Offset: -1, Err: err}
+		}
+		flag = unix.O_RDWR | unix.O_EXCL | unix.O_CLOEXEC
+	}
+	fd, err := unix.Open(path, flag, 0)
+	if err != nil {
+		return nil, &DeviceError{Op: "open", Path: path, Offset: -1, Err: os.NewSyscallError("open", err)}
+	}
+	f := os.NewFile(uintptr(fd), path)
+	fail := func(op string, err error) (*BlockDevice, error) {
+		f.Close()
+		return nil, &DeviceError{Op: op, Path: path, Offset: -1, Err: err}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return fail("stat", err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFBLK {
+		return fail("open", ErrNotDevice)
+	}
+	size, err := blockSize64(fd)
+	if err != nil {
+		return fail("ioctl BLKGETSIZE64", err)
+	}
+	d := &BlockDevice{f: f, path: path, size: size, writable: opts.Writable}
+	d.sector = opts.SectorSize
+	if d.sector == 0 {
+		ss, err := unix.IoctlGetUint32(fd, unix.BLKSSZGET)
+		if err != nil {
+			return fail("ioctl BLKSSZGET", err)
+		}
+		d.sector = int(ss)
+	}
+	d.physical = opts.PhysicalSectorSize
+	if d.physical == 0 {
+		pb, err := unix.IoctlGetUint32(fd, unix.BLKPBSZGET)
+		if err != nil {
+			return fail("ioctl BLKPBSZGET", err)
+		}
+		d.physical = int(pb)
+		if d.physical < d.sector {
+			d.physical = d.sector
+		}
+	}
+	if err := checkSectorSizes(d.sector, d.physical); err != nil {
+		return fail("open", err)
+	}
+	return d, nil
+}
+
+// blockSize64 asks the kernel for a block device's size in bytes.
+func blockSize64(fd int) (int64, error) {
+	var size uint64
+	if _, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.BLKGETSIZE64, uintptr(unsafe.Pointer(&size))); errno != 0 {
+		return 0, errno
+	}
+	if size > 1<<62 {
+		return 0, fmt.Errorf("implausible size %d", size)
+	}
+	return int64(size), nil
+}
+
+// Size returns the device size in bytes, as the kernel reported it at open.
+func (d *BlockDevice) Size() int64 { return d.size }
+
+// SectorSize returns the logical sector size in bytes.
+func (d *BlockDevice) SectorSize() int { return d.sector }
+
+// PhysicalSectorSize returns the physical sector size in bytes.
+func (d *BlockDevice) PhysicalSectorSize() int { return d.physical }
+
+// Path returns the path the device was opened from.
+func (d *BlockDevice) Path() string { return d.path }
+
+// Writable reports whether the device was opened for writing.
+func (d *BlockDevice) Writable() bool { return d.writable }
+
+// ReadAt reads len(p) bytes at byte offset off. It fails with an error
+// wrapping [ErrOutOfRange] when the range is not inside the device.
+func (d *BlockDevice) ReadAt(p []byte, off int64) (int, error) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if d.f == nil {
+		return 0, &DeviceError{Op: "read", Path: d.path, Offset: off, Err: ErrClosed}
+	}
+	return readFull(d.f, p, off, d.size, d.path)
+}
+
+// WriteAt writes all of p at byte offset off. It fails with an error
+// wrapping [ErrReadOnly] on a read-only device and [ErrOutOfRange] when the
+// range is not inside the device.
+func (d *BlockDevice) WriteAt(p []byte, off int64) (int, error) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if d.f == nil {
+		return 0, &DeviceError{Op: "write", Path: d.path, Offset: off, Err: ErrClosed}
+	}
+	if !d.writable {
+		return 0, &DeviceError{Op: "write", Path: d.path, Offset: off, Err: ErrReadOnly}
+	}
+	return writeFull(d.f, p, off, d.size, d.path)
+}
+
+// Sync flushes written data to the device (fsync).
+func (d *BlockDevice) Sync() error {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if d.f == nil {
+		return &DeviceError{Op: "sync", Path: d.path, Offset: -1, Err: ErrClosed}
+	}
+	if err := d.f.Sync(); err != nil {
+		return &DeviceError{Op: "sync", Path: d.path, Offset: -1, Err: err}
+	}
+	return nil
+}
+
+// RereadPartitions asks the kernel to re-read the partition table
+// (BLKRRPART). The error wraps EBUSY when a partition is in use; callers
+// usually report that as a warning, since the table on disk is written.
+func (d *BlockDevice) RereadPartitions() error {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if d.f == nil {
+		return &DeviceError{Op: "ioctl BLKRRPART", Path: d.path, Offset: -1, Err: ErrClosed}
+	}
+	rc, err := d.f.SyscallConn()
+	if err != nil {
+		return &DeviceError{Op: "ioctl BLKRRPART", Path: d.path, Offset: -1, Err: err}
+	}
+	var errno unix.Errno
+	if err := rc.Control(func(fd uintptr) {
+		_, _, errno = unix.Syscall(unix.SYS_IOCTL, fd, unix.BLKRRPART, 0)
+	}); err != nil {
+		return &DeviceError{Op: "ioctl BLKRRPART", Path: d.path, Offset: -1, Err: err}
+	}
+	if errno != 0 {
+		return &DeviceError{Op: "ioctl BLKRRPART", Path: d.path, Offset: -1, Err: errno}
+	}
+	return nil
+}
+
+// Close closes the device. Further calls fail with [ErrClosed].
+func (d *BlockDevice) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.f == nil {
+		return &DeviceError{Op: "close", Path: d.path, Offset: -1, Err: ErrClosed}
+	}
+	err := d.f.Close()
+	d.f = nil
+	if err != nil {
+		return &DeviceError{Op: "close", Path: d.path, Offset: -1, Err: err}
+	}
+	return nil
+}
+
+// Where the kernel describes block devices and mounts.
+const (
+	sysDevBlock    = "/sys/dev/block"
+	procMountinfo  = "/proc/self/mountinfo"
+	maxMountinfo   = 16 << 20 // bytes of mountinfo read at most
+	maxSysfsDevLen = 64       // bytes of a sysfs "dev" file read at most
+)
+
+// checkNotMounted returns a [*MountedError] when the block device at path
+// or one of its partitions is listed in /proc/self/mountinfo.
+func checkNotMounted(path string) error {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFBLK {
+		return ErrNotDevice
+	}
+	self := fmt.Sprintf("%d:%d", unix.Major(st.Rdev), unix.Minor(st.Rdev))
+	devs := map[string]string{self: path} // "major:minor" -> device name
+	dir := filepath.Join(sysDevBlock, self)
+	ents, err := os.ReadDir(dir)
+	if err == nil {
+		for _, e := range ents {
+			if _, err := os.Stat(filepath.Join(dir, e.Name(), "partition")); err != nil {
+				continue
+			}
+			if mm, err := readSmall(filepath.Join(dir, e.Name(), "dev"), maxSysfsDevLen); err == nil {
+				devs[strings.TrimSpace(mm)] = "/dev/" + e.Name()
+			}
+		}
+	}
+	f, err := os.Open(procMountinfo)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return findMounted(io.LimitReader(f, maxMountinfo), devs)
+}
+
+// findMounted scans mountinfo text for a mount whose "major:minor" field is
+// a key of devs.
+func findMounted(r io.Reader, devs map[string]string) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 4096), 1<<20)
+	for sc.Scan() {
+		// 36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 5 {
+			continue
+		}
+		if name, ok := devs[fields[2]]; ok {
+			return &MountedError{Device: name, MountPoint: unescapeMountinfo(fields[4])}
+		}
+	}
+	return sc.Err()
+}
+
+// unescapeMountinfo undoes the octal escapes (\040 for space) of
+// /proc/self/mountinfo.
+func unescapeMountinfo(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+4 <= len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// readSmall reads a small file, refusing one longer than limit bytes.
+func readSmall(name string, limit int64) (string, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return "", err
+	}
+	if int64(len(b)) > limit {
+		return "", errors.New("file too long")
+	}
+	return string(b), nil
+}

@@ -1,0 +1,13 @@
+//go:build !linux
+
+package winrepart
+
+// BlockDevice is a block device. Outside Linux it cannot be opened:
+// [OpenBlockDevice] returns [ErrUnsupported].
+type BlockDevice struct{ Image }
+
+// OpenBlockDevice returns an error wrapping [ErrUnsupported]: block devices
+// are only supported on Linux. Use [OpenImage] for image files.
+func OpenBlockDevice(path string, opts OpenOptions) (*BlockDevice, error) {
+	return nil, &DeviceError{Op: "open", Path: path, Offset: -1, Err: ErrUnsupported}
+}
