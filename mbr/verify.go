@@ -330,7 +330,9 @@ func (v *verifier) chs(t *Table) {
 	}
 	var es []ent
 	for i, e := range t.Record.Entries {
-		if used(e) {
+		// Tools write 0xEE entries' CHS in several ways (UEFI allows
+		// FF FF FF at any size); firmware ignores them.
+		if used(e) && e.Type != TypeGPTProtective {
 			es = append(es, ent{i + 1, e, uint64(e.StartLBA)})
 		}
 	}
