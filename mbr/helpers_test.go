@@ -284,3 +284,5 @@ func sfdiskJSONSectors(t testing.TB, path string, sectorSize int) sfdiskTable {
 	st, _ := sfdiskJSON(t, dev)
 	return st
 }
+
+var lookPath = exec.LookPath

@@ -170,7 +170,7 @@ func TestWritesRebuildTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(tbl, again); diff != "" {
+	if diff := diffTables(tbl, again); diff != "" {
 		t.Errorf("table read back from the writes differs (-first +again):\n%s", diff)
 	}
 	var whats []string
