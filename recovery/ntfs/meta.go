@@ -88,6 +88,9 @@ func (v *Volume) OpenStream(f *File, name string) (*io.SectionReader, error) {
 		return nil, err
 	}
 	st, err := v.openStream(rec, AttrData, name)
+	if name == "" && isNoAttribute(err) {
+		return io.NewSectionReader(&stream{v: v, isRes: true}, 0, 0), nil // no data: empty, as File.Size says
+	}
 	if err != nil {
 		return nil, err
 	}

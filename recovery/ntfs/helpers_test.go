@@ -1,0 +1,217 @@
+package ntfs
+
+import (
+	"bytes"
+	"compress/bzip2"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/ulikunitz/xz"
+	"github.com/winrepart/winrepart/internal/testutil"
+)
+
+// samplePath returns the path of a Windows-made sample from the shared
+// samples directory beside the repository, skipping (or failing under
+// WINREPART_REQUIRE_TOOLS=1) when it is absent.
+func samplePath(t testing.TB, name string) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("go.mod not found above the test directory")
+		}
+		dir = parent
+	}
+	p := filepath.Join(dir, "..", "shared", "samples", name)
+	if _, err := os.Stat(p); err != nil {
+		if testutil.ToolsRequired() {
+			t.Fatalf("sample %s missing: %v", name, err)
+		}
+		t.Skipf("sample %s missing", name)
+	}
+	return p
+}
+
+// sampleBytes decompresses a sample (.xz or .bz2).
+func sampleBytes(t testing.TB, name string) []byte {
+	t.Helper()
+	f, err := os.Open(samplePath(t, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var r io.Reader
+	switch {
+	case strings.HasSuffix(name, ".xz"):
+		xr, err := xz.NewReader(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = xr
+	case strings.HasSuffix(name, ".bz2"):
+		r = bzip2.NewReader(f)
+	default:
+		r = f
+	}
+	b, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// openBytes opens a volume held in memory.
+func openBytes(t testing.TB, b []byte) *Volume {
+	t.Helper()
+	v, err := Open(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	return v
+}
+
+// openImage opens a volume image file for the test's lifetime.
+func openImage(t testing.TB, path string) *Volume {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	fi, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := Open(f, fi.Size())
+	if err != nil {
+		t.Fatalf("Open(%s): %v", filepath.Base(path), err)
+	}
+	return v
+}
+
+// mkntfs formats a sparse image of size bytes in a temporary directory
+// and returns its path.
+func mkntfs(t testing.TB, size int64, sector, cluster int, label string) string {
+	t.Helper()
+	testutil.NeedTool(t, "mkntfs")
+	p := filepath.Join(t.TempDir(), "vol.img")
+	if err := os.WriteFile(p, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(p, size); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Run(t, "mkntfs", "-F", "-Q", "-s", strconv.Itoa(sector), "-c", strconv.Itoa(cluster), "-p", "2048", "-L", label, p)
+	return p
+}
+
+// ntfsinfoField returns the value after "name:" in ntfsinfo output.
+func ntfsinfoField(t testing.TB, out, name string) string {
+	t.Helper()
+	re := regexp.MustCompile(`(?m)^\s*` + regexp.QuoteMeta(name) + `:\s*(.*?)\s*$`)
+	m := re.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("ntfsinfo output lacks %q:\n%s", name, out)
+	}
+	return m[1]
+}
+
+func atoi(t testing.TB, s string) int64 {
+	t.Helper()
+	f := strings.Fields(s)
+	if len(f) == 0 {
+		t.Fatalf("no number in %q", s)
+	}
+	n, err := strconv.ParseInt(f[0], 0, 64)
+	if err != nil {
+		t.Fatalf("number %q: %v", s, err)
+	}
+	return n
+}
+
+// ntfsinfoRuns parses the runlists that `ntfsinfo -v -F path` prints for
+// the unnamed $DATA attribute (all its extents, in order).
+func ntfsinfoRuns(t testing.TB, img, path string) []Run {
+	t.Helper()
+	out := testutil.Run(t, "ntfsinfo", "-v", "-F", path, img)
+	var runs []Run
+	for _, sec := range strings.Split(out, "Dumping attribute ") {
+		if !strings.HasPrefix(sec, "$DATA (0x80)") || !unnamedRE.MatchString(sec) {
+			continue
+		}
+		i := strings.Index(sec, "Runlist:")
+		if i < 0 {
+			continue
+		}
+		for _, line := range strings.Split(sec[i:], "\n")[1:] {
+			f := strings.Fields(line)
+			if len(f) != 3 || !strings.HasPrefix(f[0], "0x") {
+				break
+			}
+			r := Run{VCN: atoi(t, f[0]), Length: atoi(t, f[2])}
+			if lcn, err := strconv.ParseInt(f[1], 0, 64); err == nil && lcn >= 0 {
+				r.LCN = lcn
+			} else {
+				r.LCN, r.Sparse = -1, true // a hole, however ntfsinfo spells it
+			}
+			runs = append(runs, r)
+		}
+	}
+	return runs
+}
+
+var unnamedRE = regexp.MustCompile(`Name length:\s+0 \(`)
+
+// mergeRuns joins adjacent runs that continue each other, since writers
+// may split one extent into several pairs.
+func mergeRuns(rs []Run) []Run {
+	var out []Run
+	for _, r := range rs {
+		r.PairOffset, r.PairLength = 0, 0
+		if n := len(out); n > 0 {
+			p := &out[n-1]
+			if p.VCN+p.Length == r.VCN && p.Sparse == r.Sparse && (r.Sparse || p.LCN+p.Length == r.LCN) {
+				p.Length += r.Length
+				continue
+			}
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func sha(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
+
+// stdout runs a tool and returns only its standard output.
+func stdout(t testing.TB, name string, args ...string) []byte {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, errb.String())
+	}
+	return out
+}
