@@ -198,3 +198,19 @@ func (t *Table) FreeExtents(alignmentSectors uint64) []Extent {
 	}
 	return free
 }
+
+// New returns an empty table for a disk of diskSize bytes with logical
+// sectors of sectorSize bytes: a record with the given disk signature, the
+// 0x55AA boot signature, no boot code and no partitions. Add partitions
+// with AddPrimary; write it with Writes.
+func New(diskSize int64, sectorSize int, diskSignature uint32) (*Table, error) {
+	if err := checkGeometry(diskSize, sectorSize); err != nil {
+		return nil, err
+	}
+	return &Table{
+		SectorSize: sectorSize,
+		DiskSize:   diskSize,
+		Record:     Record{DiskSignature: diskSignature, Signature: bootSignature},
+		Extended:   -1,
+	}, nil
+}

@@ -286,3 +286,7 @@ func sfdiskJSONSectors(t testing.TB, path string, sectorSize int) sfdiskTable {
 }
 
 var lookPath = exec.LookPath
+
+func bytesReader(b []byte) io.ReaderAt { return bytes.NewReader(b) }
+
+var readAll = os.ReadFile
