@@ -1,0 +1,210 @@
+package planner
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/winrepart/winrepart/recovery"
+)
+
+// build turns the chosen geometry into steps, the After list and the
+// preconditions. On a refused plan it keeps only what the scripts need.
+func (pl *planner) build(ch change) {
+	p, l, ss := pl.p, pl.l, pl.l.SectorSize
+	p.Strategy = ch.strategy
+	re, os := pl.re, pl.os
+	oldStart, oldEnd := re.StartBytes(ss), re.EndBytes(ss)
+	moved := ch.reStart != oldStart
+	newSize := ch.reEnd - ch.reStart
+	growth := newSize - re.SizeBytes
+	expFree := pl.freeBytes + growth - growOverhead(growth, clusterOf(re))
+	if growth <= 0 {
+		expFree = pl.freeBytes
+	}
+	p.WinRE = WinRETarget{Partition: re.Number, NewSizeBytes: newSize, ExpectedFreeBytes: expFree, RequiredFreeBytes: pl.requiredFree}
+
+	// After: C: and WinRE changed, everything else as before.
+	after := clonePartitions(l.Partitions)
+	for i := range after {
+		q := &after[i]
+		switch q.Number {
+		case os.Number:
+			if ch.osNewEnd != 0 {
+				resizeTo(q, ch.osNewEnd, ss)
+				p.OSShrinkBytes = os.SizeBytes - q.SizeBytes
+			}
+			p.osAfter = clonePartition(q)
+		case re.Number:
+			q.StartLBA = uint64(ch.reStart / int64(ss))
+			q.EndLBA = uint64(ch.reEnd/int64(ss)) - 1
+			q.SizeBytes = newSize
+			if l.Scheme == recovery.SchemeGPT {
+				q.GPTType, q.Attributes = winreGPTType, q.Attributes|winreAttrs
+			} else {
+				q.MBRType = winreMBRType
+			}
+			q.Role = recovery.RoleWinRE
+			if f := q.FS; f != nil {
+				f.TotalBytes += growth
+				f.FreeBytes = expFree
+				f.ShrinkableBytes = max(f.ShrinkableBytes, 0) + growth
+			}
+			p.newWinRE = clonePartition(q)
+		}
+	}
+	p.After = after
+	touched := []int{re.Number}
+	if ch.osNewEnd != 0 || moved {
+		touched = append([]int{os.Number}, touched...)
+	}
+	p.touched = touched
+	p.Preconditions = pl.preconditions(touched, moved)
+	if p.Refused {
+		return
+	}
+
+	var steps []Step
+	add := func(s Step) { steps = append(steps, s) }
+	lba := func(off int64) uint64 { return uint64(off / int64(ss)) }
+	if ch.osNewEnd != 0 {
+		osA := p.osAfter
+		add(Step{Kind: StepShrinkFilesystem, Partition: os.Number, Offset: os.StartBytes(ss), SizeBytes: osA.SizeBytes - int64(ss),
+			Detail: fmt.Sprintf("shrink the NTFS volume on C: by %s to %s (its partition size less one sector for the backup boot sector)", mib(p.OSShrinkBytes), mib(osA.SizeBytes-int64(ss)))})
+		add(Step{Kind: StepShrinkPartition, Partition: os.Number, StartLBA: osA.StartLBA, EndLBA: osA.EndLBA, Offset: os.StartBytes(ss), SizeBytes: osA.SizeBytes,
+			Detail: fmt.Sprintf("end C: at LBA %d", osA.EndLBA)})
+	}
+	if moved {
+		add(Step{Kind: StepCopyData, Partition: re.Number, From: oldStart, Offset: ch.reStart, SizeBytes: re.SizeBytes,
+			Backward: ch.reStart > oldStart && ch.reStart < oldEnd,
+			Detail:   fmt.Sprintf("copy the %s of partition %d from byte %d to byte %d", mib(re.SizeBytes), re.Number, oldStart, ch.reStart)})
+		add(Step{Kind: StepFixHiddenSectors, Partition: re.Number, Offset: ch.reStart, HiddenSectors: lba(ch.reStart),
+			Detail: fmt.Sprintf("set the hidden-sectors field of the moved NTFS boot sectors to %d", lba(ch.reStart))})
+	}
+	if ch.strategy == StrategyRelocate {
+		add(Step{Kind: StepDeletePartition, Partition: re.Number, StartLBA: re.StartLBA, EndLBA: re.EndLBA, Offset: oldStart, SizeBytes: re.SizeBytes,
+			Detail: fmt.Sprintf("delete the old WinRE entry %d at LBA %d-%d (its unique GUID must stay unique; the space is left free)", re.Number, re.StartLBA, re.EndLBA)})
+		s := Step{Kind: StepCreatePartition, Partition: re.Number, StartLBA: lba(ch.reStart), EndLBA: lba(ch.reEnd) - 1, Offset: ch.reStart, SizeBytes: newSize}
+		if l.Scheme == recovery.SchemeGPT {
+			s.GPTType, s.Attributes, s.UniqueGUID = winreGPTType, re.Attributes|winreAttrs, re.UniqueGUID
+			s.Detail = fmt.Sprintf("create WinRE in entry %d at LBA %d-%d with type %s, attributes 0x%016x and the old unique GUID %s, so the BCD still finds it",
+				re.Number, s.StartLBA, s.EndLBA, winreGPTType, uint64(s.Attributes), re.UniqueGUID)
+		} else {
+			s.MBRType = winreMBRType
+			s.Detail = fmt.Sprintf("create WinRE in entry %d at LBA %d-%d with type 0x27", re.Number, s.StartLBA, s.EndLBA)
+		}
+		add(s)
+	} else {
+		if moved {
+			add(Step{Kind: StepMovePartition, Partition: re.Number, From: oldStart, Offset: ch.reStart, StartLBA: lba(ch.reStart), EndLBA: lba(ch.reStart+re.SizeBytes) - 1, SizeBytes: re.SizeBytes,
+				Detail: fmt.Sprintf("move WinRE's entry to start at LBA %d", lba(ch.reStart))})
+		}
+		add(Step{Kind: StepGrowPartition, Partition: re.Number, StartLBA: lba(ch.reStart), EndLBA: lba(ch.reEnd) - 1, Offset: ch.reStart, SizeBytes: newSize,
+			Detail: fmt.Sprintf("grow WinRE from %s to %s, ending at LBA %d", mib(re.SizeBytes), mib(newSize), lba(ch.reEnd)-1)})
+		if l.Scheme == recovery.SchemeGPT {
+			if re.GPTType != winreGPTType {
+				add(Step{Kind: StepSetType, Partition: re.Number, GPTType: winreGPTType, Detail: "set the WinRE type GUID " + winreGPTType.String()})
+			}
+			if re.Attributes|winreAttrs != re.Attributes {
+				add(Step{Kind: StepSetAttributes, Partition: re.Number, Attributes: re.Attributes | winreAttrs,
+					Detail: fmt.Sprintf("set attributes 0x%016x (platform-required, no drive letter)", uint64(re.Attributes|winreAttrs))})
+			}
+		} else if re.MBRType != winreMBRType {
+			add(Step{Kind: StepSetType, Partition: re.Number, MBRType: winreMBRType, Detail: "set type 0x27"})
+		}
+	}
+	if ch.moveBackup {
+		add(Step{Kind: StepMoveBackupGPT, Offset: l.SizeBytes / int64(ss) * int64(ss), Detail: "move the backup GPT to the end of the disk (it was not there: the disk grew)"})
+	}
+	wt := Step{Kind: StepWriteTable, Detail: "write the new partition table"}
+	var err error
+	if l.Scheme == recovery.SchemeGPT {
+		wt.GPT, err = pl.newGPT(ch)
+	} else {
+		wt.MBR, err = pl.newMBR(ch)
+	}
+	if err != nil {
+		p.refuse(CodeInvalidTable, err.Error(), "inspect the disk again; the layout and its table disagree")
+		return
+	}
+	add(wt)
+	add(Step{Kind: StepGrowFilesystem, Partition: re.Number, Offset: ch.reStart, SizeBytes: newSize - int64(ss),
+		Detail: fmt.Sprintf("grow the WinRE NTFS volume to %s; expect %s free (policy: %s)", mib(newSize-int64(ss)), mib(expFree), mib(pl.requiredFree))})
+	if moved {
+		add(Step{Kind: StepPatchReAgent, Partition: os.Number, Path: pl.l.WinRE.ReAgentPath, From: oldStart, Offset: ch.reStart,
+			Detail: fmt.Sprintf("rewrite WinreLocation offset in ReAgent.xml on C: from %d to %d", oldStart, ch.reStart)})
+		if l.Scheme == recovery.SchemeMBR {
+			add(Step{Kind: StepPatchBCD, Partition: re.Number, From: oldStart, Offset: ch.reStart,
+				Detail: fmt.Sprintf("patch the BCD's WinRE device elements from offset %d to %d", oldStart, ch.reStart)})
+		}
+	}
+	p.Steps = steps
+}
+
+// preconditions pins the disk, the table bytes and the touched partitions.
+func (pl *planner) preconditions(touched []int, moved bool) []Precondition {
+	return factsOf(pl.l, touched, moved)
+}
+
+// factsOf renders the facts of l a plan depends on. Plan.Check calls it
+// on the layout found at apply time and compares.
+func factsOf(l *recovery.Layout, touched []int, moved bool) []Precondition {
+	out := []Precondition{
+		{Kind: PreDiskSize, Value: fmt.Sprint(l.SizeBytes)},
+		{Kind: PreSectorSize, Value: fmt.Sprint(l.SectorSize)},
+	}
+	out = append(out, tablePreconditions(l)...)
+	for _, n := range touched {
+		q := l.Partition(n)
+		if q == nil {
+			out = append(out, Precondition{Kind: PrePartitionExtent, Partition: n, Value: "missing"})
+			continue
+		}
+		out = append(out, Precondition{Kind: PrePartitionExtent, Partition: n, Value: fmt.Sprintf("%d-%d", q.StartLBA, q.EndLBA)})
+		out = append(out, Precondition{Kind: PrePartitionType, Partition: n, Value: q.TypeString(l.Scheme)})
+		if l.Scheme == recovery.SchemeGPT {
+			out = append(out, Precondition{Kind: PrePartitionGUID, Partition: n, Value: q.UniqueGUID.String()})
+		}
+		if f := q.FS; f != nil {
+			out = append(out, Precondition{Kind: PreFilesystem, Partition: n,
+				Value: fmt.Sprintf("%s total=%d cluster=%d last-used-cluster=%d", f.Kind, f.TotalBytes, f.ClusterSize, f.LastUsedCluster)})
+			out = append(out, Precondition{Kind: PreFilesystemState, Partition: n,
+				Value: fmt.Sprintf("bitlocker=%t hibernated=%t dirty=%t log-clean=%t", f.BitLocker, f.Hibernated, f.Dirty, f.LogFileClean)})
+		}
+	}
+	if moved && l.WinRE != nil {
+		off := int64(-1)
+		if q := l.Partition(l.WinRE.Partition); q != nil {
+			off = q.StartBytes(l.SectorSize)
+		}
+		out = append(out, Precondition{Kind: PreReAgentOffset, Partition: l.OS, Value: fmt.Sprintf("%s offset=%d", l.WinRE.ReAgentPath, off)})
+	}
+	return out
+}
+
+// Check compares the plan's preconditions with the facts of now, the
+// layout inspected again just before applying. It returns nil when every
+// precondition holds, ErrRefused for a refused plan, and otherwise a
+// *PreconditionError for the first that does not.
+func (p *Plan) Check(now *recovery.Layout) error {
+	if p.Refused {
+		return ErrRefused
+	}
+	if now == nil {
+		return &PreconditionError{Want: Precondition{Kind: PreDiskSize}, Found: "no layout"}
+	}
+	moved := slices.ContainsFunc(p.Preconditions, func(c Precondition) bool { return c.Kind == PreReAgentOffset })
+	got := factsOf(now, p.touched, moved)
+	for i, want := range p.Preconditions {
+		if i >= len(got) || got[i] != want {
+			found := "missing"
+			for _, g := range got {
+				if g.Kind == want.Kind && g.Partition == want.Partition {
+					found = g.Value
+					break
+				}
+			}
+			return &PreconditionError{Want: want, Found: found}
+		}
+	}
+	return nil
+}
