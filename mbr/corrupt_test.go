@@ -164,3 +164,22 @@ func TestEBRReadError(t *testing.T) {
 		t.Fatalf("Read error %v, want a *RecordError at LBA 24 wrapping the device error", err)
 	}
 }
+
+func TestExtendedAtLBA0(t *testing.T) {
+	img := make([]byte, 8<<10)
+	setEntry(img, 0, 0, Entry{Type: TypeExtendedLBA, StartLBA: 0, Sectors: 16})
+	img[510], img[511] = 0x55, 0xAA
+	tbl, err := Read(bytes.NewReader(img), int64(len(img)), 512)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tbl.EBRs) != 0 || tbl.Broken == nil || !errors.Is(tbl.Broken, ErrChainLoop) {
+		t.Fatalf("EBRs %v, Broken %v; want none and a loop to the MBR", tbl.EBRs, tbl.Broken)
+	}
+	if _, err := tbl.Writes(); err != nil {
+		t.Fatal(err)
+	}
+	if ps := tbl.Verify(); !hasCode(ps, ProblemStartZero) || !hasCode(ps, ProblemChainLoop) {
+		t.Errorf("Verify:\n%s", dumpProblems(ps))
+	}
+}

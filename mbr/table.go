@@ -168,7 +168,8 @@ func (t *Table) readChain(r io.ReaderAt) error {
 	extStart := uint64(ext.StartLBA)
 	extEnd := extStart + uint64(ext.Sectors)
 	disk := t.diskSectors()
-	visited := make(map[uint64]bool)
+	// LBA 0 is the MBR: a link to it is a loop.
+	visited := map[uint64]bool{0: true}
 	number := firstLogical
 	lba := extStart
 	for i := 0; ; i++ {
