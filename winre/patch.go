@@ -92,7 +92,7 @@ func patchElement(b []byte, name string, sets []attrSet) ([]byte, error) {
 	old := d.t.utf8[sp.start:sp.end]
 	tag, err := scanTag(old)
 	if err != nil {
-		return nil, &AttrError{Element: name, Value: string(old), Err: ErrMalformed}
+		return nil, &AttrError{Element: name, Value: string(old), Err: err}
 	}
 	for _, s := range sets {
 		i := tag.attr(s.name)
@@ -143,11 +143,11 @@ func formatGUIDLike(u uuid.UUID, old string) string {
 
 // Segment kinds of a scanned start tag.
 const (
-	segLit     = iota // fixed text: "<Name", attribute names, "=", quotes, "/>"
-	segSpaceIn        // whitespace before an attribute name: keep one
-	segSpaceEq        // whitespace around "=": all spare
-	segSpaceEnd       // whitespace before "/>" or ">": all spare
-	segValue          // an attribute value, between its quotes
+	segLit      = iota // fixed text: "<Name", attribute names, "=", quotes, "/>"
+	segSpaceIn         // whitespace before an attribute name: keep one
+	segSpaceEq         // whitespace around "=": all spare
+	segSpaceEnd        // whitespace before "/>" or ">": all spare
+	segValue           // an attribute value, between its quotes
 )
 
 type seg struct {
@@ -161,11 +161,19 @@ type startTag struct{ segs []seg }
 // attr returns the index of the named attribute's value segment, or -1.
 func (t *startTag) attr(name string) int {
 	for i, s := range t.segs {
-		if s.kind == segValue && s.attr == name {
+		if s.kind == segValue && localName(s.attr) == name {
 			return i
 		}
 	}
 	return -1
+}
+
+// localName strips a namespace prefix, as encoding/xml reports names.
+func localName(s string) string {
+	if space, local, ok := strings.Cut(s, ":"); ok && space != "" && local != "" {
+		return local
+	}
+	return s
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
@@ -207,10 +215,10 @@ func scanTag(b []byte) (*startTag, error) {
 			k++
 		}
 		name := string(b[j:k])
-		if seen[name] {
+		if seen[localName(name)] {
 			return nil, ErrDuplicate
 		}
-		seen[name] = true
+		seen[localName(name)] = true
 		t.segs = append(t.segs, seg{kind: segLit, text: name})
 		i = k
 		for k < len(b) && isSpace(b[k]) {
