@@ -16,7 +16,7 @@ func (d disk) WriteAt(p []byte, off int64) (int, error) { return copy(d[off:], p
 // The BIOS layout Windows Setup makes: System Reserved (active), C:, and a
 // WinRE partition of type 0x27 after it.
 func Example() {
-	const size = 128 << 20 // 128 MiB
+	const size = 8 << 20 // 8 MiB
 	tbl, err := mbr.New(size, 512, 0x12345678)
 	if err != nil {
 		log.Fatal(err)
@@ -25,9 +25,9 @@ func Example() {
 		start, sectors uint64
 		typ            mbr.Type
 	}{
-		{2048, 20480, mbr.TypeNTFS},
-		{22528, 90112, mbr.TypeNTFS},
-		{112640, 18432, mbr.TypeWinRE},
+		{2048, 2048, mbr.TypeNTFS},
+		{4096, 8192, mbr.TypeNTFS},
+		{12288, 2048, mbr.TypeWinRE},
 	} {
 		if _, err := tbl.AddPrimary(p.start, p.sectors, p.typ); err != nil {
 			log.Fatal(err)
@@ -57,11 +57,11 @@ func Example() {
 	fmt.Println("free:", back.FreeExtents(2048))
 	// Output:
 	// kind mbr, signature 0x12345678
-	// 1 start 2048 sectors 20480 type 0x07 (HPFS/NTFS/exFAT) active true
-	// 2 start 22528 sectors 90112 type 0x07 (HPFS/NTFS/exFAT) active false
-	// 3 start 112640 sectors 18432 type 0x27 (Windows RE (hidden NTFS)) active false
+	// 1 start 2048 sectors 2048 type 0x07 (HPFS/NTFS/exFAT) active true
+	// 2 start 4096 sectors 8192 type 0x07 (HPFS/NTFS/exFAT) active false
+	// 3 start 12288 sectors 2048 type 0x27 (Windows RE (hidden NTFS)) active false
 	// problems: 0
-	// free: [{131072 131072}]
+	// free: [{14336 2048}]
 }
 
 // Verify reports what is wrong with a table, with a remedy for each
