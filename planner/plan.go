@@ -170,7 +170,7 @@ func (pl *planner) checkTable() {
 			"give the whole disk or the complete image; a truncated copy cannot be changed")
 	}
 	pl.geo = geometryOf(l, pl.ss)
-	if pl.geo.tableEnd > l.SizeBytes {
+	if pl.geo.tableEnd > l.SizeBytes && last <= l.SizeBytes {
 		p.refuse(CodeDeviceTooSmall, fmt.Sprintf("the partition table reaches byte %d but the device has only %d bytes", pl.geo.tableEnd, l.SizeBytes),
 			"give the whole disk or the complete image")
 	}

@@ -46,21 +46,21 @@ type StepKind string
 
 // Step kinds.
 const (
-	StepShrinkFilesystem  StepKind = "shrink-filesystem"
-	StepShrinkPartition   StepKind = "shrink-partition"
-	StepMovePartition     StepKind = "move-partition"
-	StepCopyData          StepKind = "copy-data"
-	StepGrowPartition     StepKind = "grow-partition"
-	StepGrowFilesystem    StepKind = "grow-filesystem"
-	StepCreatePartition   StepKind = "create-partition"
-	StepDeletePartition   StepKind = "delete-partition"
-	StepSetType           StepKind = "set-type"
-	StepSetAttributes     StepKind = "set-attributes"
-	StepMoveBackupGPT     StepKind = "move-backup-gpt"
-	StepWriteTable        StepKind = "write-table"
-	StepPatchReAgent      StepKind = "patch-reagent"
-	StepFixHiddenSectors  StepKind = "fix-hidden-sectors"
-	StepPatchBCD          StepKind = "patch-bcd"
+	StepShrinkFilesystem StepKind = "shrink-filesystem"
+	StepShrinkPartition  StepKind = "shrink-partition"
+	StepMovePartition    StepKind = "move-partition"
+	StepCopyData         StepKind = "copy-data"
+	StepGrowPartition    StepKind = "grow-partition"
+	StepGrowFilesystem   StepKind = "grow-filesystem"
+	StepCreatePartition  StepKind = "create-partition"
+	StepDeletePartition  StepKind = "delete-partition"
+	StepSetType          StepKind = "set-type"
+	StepSetAttributes    StepKind = "set-attributes"
+	StepMoveBackupGPT    StepKind = "move-backup-gpt"
+	StepWriteTable       StepKind = "write-table"
+	StepPatchReAgent     StepKind = "patch-reagent"
+	StepFixHiddenSectors StepKind = "fix-hidden-sectors"
+	StepPatchBCD         StepKind = "patch-bcd"
 )
 
 // Step is one action of a plan. Which fields are meaningful depends on
