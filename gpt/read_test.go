@@ -159,7 +159,7 @@ func TestLargeEntriesAndHeader(t *testing.T) {
 		tab.Entries[i].Extra = bytes.Repeat([]byte{byte(i)}, 128)
 	}
 	tab.Entries[5].Name[0] = 'x' // unused entry with leftovers
-	n := uint64(64)               // 32 KiB of entries
+	n := uint64(64)              // 32 KiB of entries
 	tab.Header.FirstUsableLBA = 2 + n
 	tab.BackupEntryLBA = tab.BackupHeaderLBA - n
 	tab.Header.LastUsableLBA = tab.BackupEntryLBA - 1
