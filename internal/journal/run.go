@@ -1,0 +1,489 @@
+package journal
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+)
+
+// Content says what a Write region of the device holds.
+type Content int
+
+// Contents of a Write region.
+const (
+	ContentOld   Content = iota + 1 // exactly the old bytes
+	ContentNew                      // exactly the new bytes
+	ContentMixed                    // every sector old or new, some of each: a torn write
+	ContentOther                    // something else
+)
+
+var contentNames = [...]string{ContentOld: "old", ContentNew: "new", ContentMixed: "mixed", ContentOther: "other"}
+
+// String returns "old", "new", "mixed" or "other".
+func (c Content) String() string {
+	if c > 0 && int(c) < len(contentNames) {
+		return contentNames[c]
+	}
+	return fmt.Sprintf("Content(%d)", int(c))
+}
+
+// Region is the state of one Write's region on the device.
+type Region struct {
+	Op      int    // index of the Write
+	What    string // its description
+	Offset  int64  // byte offset on the device
+	Length  int64  // bytes
+	Content Content
+	// Checked is true when no other op writes any byte of the region, so
+	// its content can be held against the progress log. Regions that
+	// other ops also write are reported but not judged.
+	Checked bool
+}
+
+// State is where a journal stands against a device.
+type State struct {
+	Ops         int   // number of ops
+	Done        int   // ops durably done (the device was synced after them)
+	NextChunk   int64 // when op Done is a Copy: its chunks durably done
+	Started     int   // ops that began: 1 + the last op with a start record
+	Complete    bool  // every op done
+	RollingBack bool  // a roll back began
+	RolledBack  bool  // a roll back finished
+	// IrreversibleOp is the first overlapping Copy that began, -1 when
+	// none did. Its source may already be overwritten, so the change can
+	// only be rolled forward.
+	IrreversibleOp int
+	Regions        []Region
+}
+
+// State compares the journal with dev and reports which ops are done and
+// what every Write region holds. It fails with a [*MismatchError] when
+// the device has another size or sector size, or when a checked region
+// holds something the progress log does not allow: before its op started
+// it must hold the old bytes, once its op is durably done the new bytes,
+// and while its op is in flight old, new or a sector-wise mix.
+func (j *Journal) State(dev Device) (State, error) {
+	if dev.Size() != j.devSize {
+		return State{}, &MismatchError{Field: "size", Op: -1, Want: fmt.Sprint(j.devSize), Got: fmt.Sprint(dev.Size())}
+	}
+	if dev.SectorSize() != j.sector {
+		return State{}, &MismatchError{Field: "sector size", Op: -1, Want: fmt.Sprint(j.sector), Got: fmt.Sprint(dev.SectorSize())}
+	}
+	l := &j.log
+	st := State{
+		Ops: len(j.ops), Done: l.cpOp, NextChunk: l.cpChunk, Started: l.lastStarted + 1,
+		Complete: l.complete, RollingBack: l.rollingBack && !l.rolledBack, RolledBack: l.rolledBack,
+		IrreversibleOp: l.irrevOp,
+	}
+	excl := j.exclusive()
+	var buf []byte
+	for i := range j.ops {
+		o := &j.ops[i]
+		if o.kind != kindWrite {
+			continue
+		}
+		if int64(cap(buf)) < o.length {
+			buf = make([]byte, o.length)
+		}
+		b := buf[:o.length]
+		if _, err := dev.ReadAt(b, o.off); err != nil {
+			return State{}, &OpError{Op: i, What: o.what, Err: fmt.Errorf("reading region: %w", err)}
+		}
+		r := Region{Op: i, What: o.what, Offset: o.off, Length: o.length, Content: j.content(o, b), Checked: excl[i]}
+		st.Regions = append(st.Regions, r)
+		if !r.Checked {
+			continue
+		}
+		var allowed []Content
+		switch {
+		case l.complete:
+			allowed = []Content{ContentNew}
+		case l.rolledBack, i > l.lastStarted:
+			allowed = []Content{ContentOld}
+		case i < l.cpOp && !l.rollingBack:
+			allowed = []Content{ContentNew}
+		default:
+			allowed = []Content{ContentOld, ContentNew, ContentMixed}
+		}
+		ok := false
+		for _, a := range allowed {
+			ok = ok || a == r.Content
+		}
+		if !ok {
+			want := ""
+			for k, a := range allowed {
+				if k > 0 {
+					want += " or "
+				}
+				want += a.String() + " bytes"
+			}
+			return st, &MismatchError{Field: "region", Op: i, What: o.what, Want: want, Got: r.Content.String() + " bytes"}
+		}
+	}
+	return st, nil
+}
+
+// content classifies the bytes b read from a Write's region.
+func (j *Journal) content(o *op, b []byte) Content {
+	sum := sha256.Sum256(b)
+	switch sum {
+	case o.newSum:
+		return ContentNew
+	case o.oldSum:
+		return ContentOld
+	}
+	for p := 0; p < len(b); p += j.sector {
+		q := min(p+j.sector, len(b))
+		if !bytes.Equal(b[p:q], o.oldB[p:q]) && !bytes.Equal(b[p:q], o.newB[p:q]) {
+			return ContentOther
+		}
+	}
+	return ContentMixed
+}
+
+// exclusive reports, per op, whether a Write's region is written by no
+// other op (no other Write and no Copy destination range).
+func (j *Journal) exclusive() []bool {
+	type span struct {
+		lo, hi int64
+		op     int
+	}
+	var spans []span
+	for i := range j.ops {
+		o := &j.ops[i]
+		switch o.kind {
+		case kindWrite:
+			spans = append(spans, span{o.off, o.off + o.length, i})
+		case kindCopy:
+			spans = append(spans, span{o.dst, o.dst + o.length, i})
+		}
+	}
+	sort.Slice(spans, func(a, b int) bool { return spans[a].lo < spans[b].lo })
+	out := make([]bool, len(j.ops))
+	for _, s := range spans {
+		out[s.op] = j.ops[s.op].kind == kindWrite
+	}
+	var reach int64 = -1
+	reachOp := -1
+	for _, s := range spans {
+		if s.lo < reach {
+			out[s.op] = false
+			out[reachOp] = false
+		}
+		if s.hi > reach {
+			reach, reachOp = s.hi, s.op
+		}
+	}
+	return out
+}
+
+// Progress reports how far a run is.
+type Progress struct {
+	Op         int    // index of the current op
+	Ops        int    // number of ops
+	What       string // the current op's description
+	BytesDone  int64  // bytes written or copied so far, over all ops
+	BytesTotal int64  // bytes all ops write or copy
+}
+
+// RunOptions tune [Journal.Run] and [Recover]. The zero value is usable.
+type RunOptions struct {
+	// Progress, when set, is called after every op and copy chunk.
+	Progress func(Progress)
+	// Logger, when set, receives a record per op (Info) and per progress
+	// record (Debug).
+	Logger *slog.Logger
+	// SyncEveryBytes is how many bytes of a copy's range may be written
+	// between two progress records (each preceded by a device sync);
+	// 0 means [DefaultSyncEveryBytes]. For a copy whose source and
+	// destination overlap it is capped at the distance moved; see
+	// [Journal.Run].
+	SyncEveryBytes int64
+}
+
+type runner struct {
+	j    *Journal
+	dev  Device
+	f    *os.File
+	opts RunOptions
+	log  *slog.Logger
+	done int64
+	tot  int64
+}
+
+func (r *runner) sync() error {
+	if s, ok := r.dev.(syncer); ok {
+		if err := s.Sync(); err != nil {
+			return fmt.Errorf("journal: syncing device: %w", err)
+		}
+	}
+	return nil
+}
+
+func (r *runner) progress(i int) {
+	if r.opts.Progress != nil {
+		r.opts.Progress(Progress{Op: i, Ops: len(r.j.ops), What: r.j.ops[i].what, BytesDone: r.done, BytesTotal: r.tot})
+	}
+}
+
+// checkpoint syncs the device, then records that ops before i (and the
+// first k chunks of op i) are done.
+func (r *runner) checkpoint(i int, k int64, extra ...record) error {
+	if err := r.sync(); err != nil {
+		return err
+	}
+	r.log.Debug("journal checkpoint", "op", i, "chunk", k)
+	return r.j.appendRecords(r.f, append([]record{{kind: recCheckpoint, op: uint32(i), chunk: uint64(k)}}, extra...)...)
+}
+
+// openRW opens the journal file for appending records, dropping any torn
+// tail so that stale bytes can never pass for a later record.
+func (j *Journal) openRW() (*os.File, error) {
+	if j.path == "" {
+		return nil, fmt.Errorf("journal: journal has no path")
+	}
+	f, err := os.OpenFile(j.path, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	if err := f.Truncate(j.recEnd); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	return f, nil
+}
+
+func (j *Journal) newRunner(dev Device, f *os.File, opts RunOptions) *runner {
+	r := &runner{j: j, dev: dev, f: f, opts: opts, log: opts.Logger}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	if r.opts.SyncEveryBytes <= 0 {
+		r.opts.SyncEveryBytes = DefaultSyncEveryBytes
+	}
+	for i := range j.ops {
+		n := j.opBytes(&j.ops[i], 0, -1)
+		r.tot += n
+		if i < j.log.cpOp {
+			r.done += n
+		} else if i == j.log.cpOp {
+			r.done += j.opBytes(&j.ops[i], 0, j.log.cpChunk)
+		}
+	}
+	return r
+}
+
+// opBytes returns the bytes an op writes; for a Copy only those of chunks
+// [from, to), to < 0 meaning all.
+func (j *Journal) opBytes(o *op, from, to int64) int64 {
+	switch o.kind {
+	case kindWrite:
+		if to == 0 {
+			return 0
+		}
+		return o.length
+	case kindCopy:
+		if to < 0 {
+			to = j.numChunks(o)
+		}
+		var n int64
+		for k := from; k < to; k++ {
+			lo, hi := j.chunkRange(o, k)
+			j.eachPiece(o, lo, hi, func(a, b int64) { n += b - a })
+		}
+		return n
+	}
+	return 0
+}
+
+// eachPiece calls fn for every part of [lo, hi) that the copy's extents
+// cover, in increasing order.
+func (j *Journal) eachPiece(o *op, lo, hi int64, fn func(a, b int64)) {
+	k := sort.Search(len(o.ext), func(i int) bool { return o.ext[i].Offset+o.ext[i].Length > lo })
+	for ; k < len(o.ext) && o.ext[k].Offset < hi; k++ {
+		fn(max(lo, o.ext[k].Offset), min(hi, o.ext[k].Offset+o.ext[k].Length))
+	}
+}
+
+// Run applies the ops to dev, resuming after the last progress record
+// when the journal was run before. It first checks the journal against dev
+// with [Journal.State]. Run on a complete journal does nothing.
+//
+// # Protocol
+//
+// Before the first device write of an op, a start record is appended and
+// the journal file synced. A Barrier syncs the device and then records a
+// checkpoint. A Copy begins with a device sync and a checkpoint, records
+// a checkpoint (after a device sync) at least every
+// [RunOptions.SyncEveryBytes] of its range and ends with one. A roll
+// forward restarts from the last checkpoint, rewriting Writes (their bytes
+// are fixed) and redoing copy chunks.
+//
+// # Why redoing copy chunks is safe
+//
+// Let d = |Dst-Src| and c the chunk size, c <= d. Copies toward lower
+// offsets run low to high: chunk k reads [Src+kc, Src+(k+1)c) and writes
+// [Dst+kc, Dst+(k+1)c) = [Src+kc-d, Src+(k+1)c-d), which ends at or before
+// Src+kc because c <= d. So a chunk never writes its own source, and no
+// chunk writes the source of a chunk after it (those start at
+// Src+(k+1)c or later). A chunk k' > k does write over chunk k's source
+// when (k'-k-1)c < d < (k'-k+1)c, but only if k'-k+1 > d/c, that is when
+// more than d bytes of chunks lie between them. Run syncs the device and
+// records a checkpoint at least every d bytes, so among the chunks that
+// ran after the last checkpoint none wrote over the source of another:
+// redoing them from the checkpoint reads the same source bytes as the
+// first time and writes the same result, however many of them reached the
+// disk, fully or torn. Copies toward higher offsets are the mirror image
+// (high to low). Non-overlapping copies (d >= Length) never write their
+// source at all.
+//
+// Cancelling ctx stops at the next chunk or op boundary: the device is
+// synced, a checkpoint recorded, and Run returns an error wrapping
+// ctx.Err(); a later Run or [Recover] resumes.
+func (j *Journal) Run(ctx context.Context, dev Device, opts RunOptions) error {
+	st, err := j.State(dev)
+	if err != nil {
+		return err
+	}
+	if st.Complete {
+		return nil
+	}
+	if st.RollingBack || st.RolledBack {
+		return ErrRolledBack
+	}
+	f, err := j.openRW()
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return j.newRunner(dev, f, opts).forward(ctx)
+}
+
+func (r *runner) forward(ctx context.Context) error {
+	j := r.j
+	for i := j.log.cpOp; i < len(j.ops); i++ {
+		o := &j.ops[i]
+		if err := ctx.Err(); err != nil {
+			if cerr := r.checkpoint(i, j.log.cpChunkFor(i)); cerr != nil {
+				return cerr
+			}
+			return fmt.Errorf("journal: stopped before op %d: %w", i, err)
+		}
+		r.log.Info("journal op", "op", i, "of", len(j.ops), "what", o.what)
+		switch o.kind {
+		case kindWrite:
+			if i > j.log.lastStarted {
+				if err := j.appendRecords(r.f, record{kind: recStart, op: uint32(i)}); err != nil {
+					return err
+				}
+			}
+			if _, err := r.dev.WriteAt(o.newB, o.off); err != nil {
+				return &OpError{Op: i, What: o.what, Err: err}
+			}
+			r.done += o.length
+		case kindBarrier:
+			if err := r.checkpoint(i+1, 0); err != nil {
+				return &OpError{Op: i, What: o.what, Err: err}
+			}
+		case kindCopy:
+			var err error
+			switch {
+			case i != j.log.cpOp:
+				err = r.checkpoint(i, 0, record{kind: recStart, op: uint32(i)})
+			case i > j.log.lastStarted:
+				err = j.appendRecords(r.f, record{kind: recStart, op: uint32(i)})
+			}
+			if err != nil {
+				return &OpError{Op: i, What: o.what, Err: err}
+			}
+			if err := r.copy(ctx, i); err != nil {
+				return err
+			}
+			if err := r.checkpoint(i+1, 0); err != nil {
+				return &OpError{Op: i, What: o.what, Err: err}
+			}
+		}
+		r.progress(i)
+	}
+	if err := r.sync(); err != nil {
+		return err
+	}
+	r.log.Info("journal complete", "ops", len(j.ops))
+	return j.appendRecords(r.f, record{kind: recComplete, op: uint32(len(j.ops))})
+}
+
+// cpChunkFor returns the durable chunk count of op i when i is the
+// checkpointed op, else 0.
+func (l *logState) cpChunkFor(i int) int64 {
+	if i == l.cpOp {
+		return l.cpChunk
+	}
+	return 0
+}
+
+// copy runs the chunks of Copy i from its last checkpoint on, with one
+// reusable buffer of one chunk.
+func (r *runner) copy(ctx context.Context, i int) error {
+	j := r.j
+	o := &j.ops[i]
+	c := j.chunkSize(o)
+	n := j.numChunks(o)
+	window := r.opts.SyncEveryBytes
+	if o.overlapping() {
+		window = min(window, abs(o.dst-o.src))
+	}
+	per := max(1, window/c)
+	if int64(cap(j.buf)) < c {
+		j.buf = make([]byte, c)
+	}
+	buf := j.buf[:c]
+	start := j.log.cpChunkFor(i)
+	for k := start; k < n; k++ {
+		if err := ctx.Err(); err != nil && k > start {
+			if cerr := r.checkpoint(i, k); cerr != nil {
+				return &OpError{Op: i, What: o.what, Err: cerr}
+			}
+			return fmt.Errorf("journal: stopped in op %d (%s) at chunk %d of %d: %w", i, o.what, k, n, err)
+		}
+		if k > start && (k-start)%per == 0 {
+			if err := r.checkpoint(i, k); err != nil {
+				return &OpError{Op: i, What: o.what, Err: err}
+			}
+		}
+		lo, hi := j.chunkRange(o, k)
+		var err error
+		j.eachPiece(o, lo, hi, func(a, b int64) {
+			if err != nil {
+				return
+			}
+			p := buf[a-lo : b-lo]
+			if _, err = r.dev.ReadAt(p, o.src+a); err != nil {
+				err = fmt.Errorf("reading %d bytes at %d: %w", len(p), o.src+a, err)
+				return
+			}
+			if _, err = r.dev.WriteAt(p, o.dst+a); err != nil {
+				err = fmt.Errorf("writing %d bytes at %d: %w", len(p), o.dst+a, err)
+				return
+			}
+			r.done += b - a
+		})
+		if err != nil {
+			return &OpError{Op: i, What: o.what, Err: err}
+		}
+		if r.opts.Progress != nil {
+			r.progress(i)
+		}
+	}
+	return nil
+}
+
+func abs(x int64) int64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
