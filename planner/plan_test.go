@@ -206,3 +206,11 @@ func golden(t *testing.T, path, got string) {
 		t.Errorf("%s differs (-want +got):\n%s", path, diff)
 	}
 }
+
+func BenchmarkPlan(b *testing.B) {
+	l := win11().build()
+	b.ReportAllocs()
+	for b.Loop() {
+		New(l, Options{})
+	}
+}

@@ -9,17 +9,17 @@ import (
 
 // scriptFacts is what both Windows-side scripts need from the decision.
 type scriptFacts struct {
-	ok                   bool   // false: no script can carry out this plan
-	why                  string // when !ok
-	gpt                  bool
-	diskGUID             string // "{...}", GPT
-	diskSig              uint32 // MBR
-	diskSize             int64
-	osOff, osSize        int64
-	osNewSize            int64 // == osSize when C: is not shrunk
-	reOff, reSize        int64 // old WinRE partition; reSize 0 when none
-	newOff, newSize      int64
-	noop                 bool
+	ok              bool   // false: no script can carry out this plan
+	why             string // when !ok
+	gpt             bool
+	diskGUID        string // "{...}", GPT
+	diskSig         uint32 // MBR
+	diskSize        int64
+	osOff, osSize   int64
+	osNewSize       int64 // == osSize when C: is not shrunk
+	reOff, reSize   int64 // old WinRE partition; reSize 0 when none
+	newOff, newSize int64
+	noop            bool
 }
 
 func (p *Plan) scriptFacts() scriptFacts {
@@ -72,9 +72,9 @@ func (p *Plan) PowerShellScript() string {
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
 	w("#Requires -RunAsAdministrator")
-	w("# winrepart: %s", p.Summary)
+	w("# winrepart: %s", safeText(p.Summary))
 	if !f.ok {
-		w("Write-Error 'winrepart cannot script this plan: %s'", psQuote(f.why))
+		w("Write-Error 'winrepart cannot script this plan: %s'", psQuote(safeText(f.why)))
 		w("exit 1")
 		return b.String()
 	}
@@ -187,9 +187,9 @@ func (p *Plan) DiskpartScript() string {
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\r\n", a...) }
 	w("@echo off")
-	w("rem winrepart: %s", strings.ReplaceAll(p.Summary, "%", "%%"))
+	w("rem winrepart: %s", safeText(p.Summary))
 	if !f.ok {
-		w("echo winrepart cannot script this plan: %s", strings.ReplaceAll(f.why, "%", "%%"))
+		w("echo winrepart cannot script this plan: %s", safeText(f.why))
 		w("exit /b 1")
 		return b.String()
 	}
@@ -257,4 +257,19 @@ func (p *Plan) DiskpartScript() string {
 	w("reagentc /enable")
 	w("exit /b 1")
 	return b.String()
+}
+
+// safeText keeps the characters that mean nothing special in a batch file,
+// a PowerShell comment or a single-quoted PowerShell string, and turns the
+// rest into spaces: reasons may quote text read from an untrusted disk.
+func safeText(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+			return r
+		case strings.ContainsRune(" .,:()/_-+=", r):
+			return r
+		}
+		return ' '
+	}, s)
 }

@@ -47,25 +47,6 @@ func ebrOf(l *recovery.Layout, number int) (uint64, bool) {
 	return 0, false
 }
 
-// cloneGPT copies t deeply enough that edits to the clone never reach t:
-// the header, the entry array and the layout fields. The copies as read
-// (Primary, Backup, ProtectiveMBR) are shared: nothing edits them.
-func cloneGPT(t *gpt.Table) *gpt.Table {
-	c := *t
-	c.Header.Extra = append([]byte(nil), t.Header.Extra...)
-	if t.Header.Extra == nil {
-		c.Header.Extra = nil
-	}
-	c.Entries = make([]gpt.Entry, len(t.Entries))
-	for i, e := range t.Entries {
-		if e.Extra != nil {
-			e.Extra = append([]byte(nil), e.Extra...)
-		}
-		c.Entries[i] = e
-	}
-	return &c
-}
-
 // cloneMBR copies t deeply enough that edits to the clone never reach t.
 func cloneMBR(t *mbr.Table) *mbr.Table {
 	c := *t
@@ -83,36 +64,29 @@ func (pl *planner) newGPT(ch change) (*gpt.Table, error) {
 	if pl.l.GPT == nil {
 		return nil, fmt.Errorf("planner: the layout carries no GPT")
 	}
-	t := cloneGPT(pl.l.GPT)
+	t := pl.l.GPT.Clone()
 	ss := pl.ss
-	entry := func(n int) (*gpt.Entry, error) {
-		if n < 1 || n > len(t.Entries) || !t.Entries[n-1].IsUsed() {
-			return nil, fmt.Errorf("planner: partition %d is not in the GPT entry array", n)
-		}
-		return &t.Entries[n-1], nil
-	}
 	if ch.moveBackup {
-		sectors := uint64(t.DiskSize / int64(t.SectorSize))
-		arr := (uint64(t.Header.NumberOfPartitionEntries)*uint64(t.Header.SizeOfPartitionEntry) + uint64(ss) - 1) / uint64(ss)
-		t.BackupHeaderLBA = sectors - 1
-		t.BackupEntryLBA = sectors - 1 - arr
-		t.Header.LastUsableLBA = t.BackupEntryLBA - 1
+		if err := t.ResizeDisk(pl.l.SizeBytes); err != nil {
+			return nil, fmt.Errorf("planner: moving the backup GPT: %w", err)
+		}
 	}
 	if ch.osNewEnd != 0 {
-		e, err := entry(pl.os.Number)
-		if err != nil {
-			return nil, err
+		if err := t.Resize(pl.os.Number, uint64(ch.osNewEnd/ss)-1); err != nil {
+			return nil, fmt.Errorf("planner: shrinking C: in the GPT: %w", err)
 		}
-		e.LastLBA = uint64(ch.osNewEnd/ss) - 1
 	}
-	e, err := entry(pl.re.Number)
-	if err != nil {
-		return nil, err
+	e, ok := t.Partition(pl.re.Number)
+	if !ok {
+		return nil, fmt.Errorf("planner: partition %d is not in the GPT entry array", pl.re.Number)
 	}
 	e.FirstLBA = uint64(ch.reStart / ss)
 	e.LastLBA = uint64(ch.reEnd/ss) - 1
 	e.Type = winreGPTType
 	e.Attributes |= winreAttrs
+	if err := t.Set(pl.re.Number, e); err != nil {
+		return nil, fmt.Errorf("planner: placing WinRE in the GPT: %w", err)
+	}
 	return t, nil
 }
 
