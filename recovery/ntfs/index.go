@@ -238,7 +238,7 @@ func (v *Volume) searchDir(dir *Record, up []uint16, name []uint16) (FileRef, st
 	}
 	node, err := indexNode(val, offIRHeader)
 	if err != nil {
-		return 0, "", ierr(-1, offIRHeader, "%v", err)
+		return 0, "", &IndexError{Record: dir.Number, VCN: -1, Offset: offIRHeader, Err: err}
 	}
 	visited := map[int64]bool{}
 	vcn := int64(-1)

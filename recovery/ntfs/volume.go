@@ -98,7 +98,7 @@ func Open(r io.ReaderAt, size int64) (*Volume, error) {
 	if tc < 16 {
 		return nil, &GeometryError{Field: "TotalClusters", Value: tc, Limit: 16}
 	}
-	lastMFT := (bs.VolumeSize() - v.recordSize) / v.clusterSize
+	lastMFT := (tc*v.clusterSize - v.recordSize) / v.clusterSize // a whole record fits
 	if bs.MFTLCN > uint64(lastMFT) {
 		return nil, &GeometryError{Field: "MFTLCN", Value: int64(min(bs.MFTLCN, 1<<62)), Limit: lastMFT}
 	}
