@@ -93,3 +93,40 @@ func FuzzPatchLocation(f *testing.F) {
 		sameExcept(t, before, after, "WinreLocation")
 	})
 }
+
+func FuzzWIMHeader(f *testing.F) {
+	tiny, err := os.ReadFile(tinyWIM)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(tiny)
+	f.Add(wimHeaderBytes())
+	f.Add(append(append([]byte{}, wimPipableMagic...), make([]byte, 300)...))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		h, err := ParseWIMHeader(bytes.NewReader(b), int64(len(b)))
+		if err != nil {
+			if h != nil {
+				t.Fatal("header with error")
+			}
+			if !errors.Is(err, ErrNotWIM) && !errors.Is(err, ErrPipableWIM) && !errors.Is(err, ErrWIMHeader) {
+				t.Fatalf("unexpected error %v", err)
+			}
+			return
+		}
+		_ = h.Compression().String()
+		_ = h.Flags.String()
+		if h.XMLData.SizeInWIM != 0 && h.XMLData.Offset+h.XMLData.SizeInWIM > uint64(len(b)) {
+			t.Fatalf("accepted XML resource beyond the end: %+v", h.XMLData)
+		}
+		info, err := h.ReadXML(bytes.NewReader(b))
+		if err != nil {
+			if info != nil {
+				t.Fatal("info with error")
+			}
+			return
+		}
+		for _, img := range info.Images {
+			_ = img.Version.String() + img.Arch.String()
+		}
+	})
+}

@@ -319,3 +319,45 @@ func TestReadXMLErrors(t *testing.T) {
 		})
 	}
 }
+
+const tinyWIM = "testdata/winre-tiny-lzx.wim"
+
+// TestWIMFixture reads the committed fixture without any tool; the
+// expected values are what wimlib-imagex info --header printed for it.
+func TestWIMFixture(t *testing.T) {
+	b, err := os.ReadFile(tinyWIM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := ParseWIMHeader(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &WIMHeader{
+		HeaderSize: 208, Version: 0x10d00, Flags: WIMFlagCompression | WIMFlagReparsePointFix | WIMFlagCompressLZX,
+		ChunkSize: 32768, PartNumber: 1, TotalParts: 1, ImageCount: 1, BootIndex: 1,
+		OffsetTable:  Resource{SizeInWIM: 100, Flags: ResourceMetadata, Offset: 393, OriginalSize: 100},
+		XMLData:      Resource{SizeInWIM: 1226, Flags: ResourceMetadata, Offset: 493, OriginalSize: 1226},
+		BootMetadata: Resource{SizeInWIM: 170, Flags: ResourceMetadata | ResourceCompressed, Offset: 223, OriginalSize: 384},
+	}
+	g, _ := hex.DecodeString("e49bfae2f87f50b1313d4b55047948f3")
+	copy(want.GUID[:], g)
+	if d := cmp.Diff(want, h); d != "" {
+		t.Errorf("header (-want +got):\n%s", d)
+	}
+	if h.Compression() != CompressionLZX || h.Flags.String() != "COMPRESSION|RP_FIX|COMPRESS_LZX" {
+		t.Errorf("Compression %v, flags %v", h.Compression(), h.Flags)
+	}
+	info, err := h.ReadXML(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantInfo := &WIMInfo{TotalBytes: 493, Images: []WIMImage{{
+		Index: 1, Name: "Microsoft Windows Recovery Environment (x64)", Description: "fixture",
+		DirCount: 2, FileCount: 1, TotalBytes: 15, Arch: ArchAMD64, ArchPresent: true,
+		Version: WindowsVersion{Major: 10, Build: 22621, SPBuild: 1}, EditionID: "WindowsPE",
+	}}}
+	if d := cmp.Diff(wantInfo, info); d != "" {
+		t.Errorf("XML (-want +got):\n%s", d)
+	}
+}
