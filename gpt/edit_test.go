@@ -10,7 +10,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
-	"github.com/winrepart/winrepart/internal/testutil"
 	"github.com/winrepart/winrepart/mbr"
 )
 
