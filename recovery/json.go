@@ -89,6 +89,8 @@ func (p Partition) MarshalJSON() ([]byte, error) {
 
 type winreJSON struct {
 	Partition         int    `json:"partition"`
+	Host              Role   `json:"host,omitempty"`
+	HostPartition     int    `json:"hostPartition,omitempty"`
 	Enabled           bool   `json:"enabled"`
 	ReAgentPath       string `json:"reagentPath,omitempty"`
 	WIMPath           string `json:"wimPath"`
@@ -139,7 +141,7 @@ func (l *Layout) MarshalJSON() ([]byte, error) {
 	}
 	if w := l.WinRE; w != nil {
 		v.WinRE = &winreJSON{
-			Partition: w.Partition, Enabled: w.Enabled, ReAgentPath: w.ReAgentPath,
+			Partition: w.Partition, Host: w.Host, HostPartition: w.HostPartition, Enabled: w.Enabled, ReAgentPath: w.ReAgentPath,
 			WIMPath: w.WIMPath, WIMBytes: w.WIMBytes, FreeBytes: w.FreeBytes,
 			RequiredFreeBytes: w.RequiredFreeBytes, MeetsKB5034441: w.MeetsKB5034441,
 		}

@@ -148,10 +148,18 @@ type Filesystem struct {
 // WinRE describes the Windows Recovery Environment as Windows would find
 // it, and whether it can take the KB5034441 servicing.
 type WinRE struct {
-	// Partition is the number of the partition holding the active WinRE
-	// image, or 0 when it is not in a partition of its own (disabled, on C:
-	// itself, or not found).
+	// Partition is the number of the WinRE partition holding the active
+	// WinRE image, or 0 when it is not in a partition of its own (disabled,
+	// on C: itself or in System Reserved, or not found).
 	Partition int
+	// Host is the role of the partition holding winre.wim: RoleWinRE when
+	// WinRE has a partition of its own, RoleOS when it sits on C: (WinRE
+	// disabled, or installed inside C:), RoleSystem inside System Reserved,
+	// "" when no winre.wim was found.
+	Host Role
+	// HostPartition is the number of the partition holding winre.wim (0 if
+	// none), whatever its role.
+	HostPartition int
 	// Enabled reflects ReAgent.xml's InstallState.
 	Enabled bool
 	// ReAgentPath is the path of the ReAgent.xml that was read ("" if none).

@@ -1,0 +1,37 @@
+// Package winrepart fixes the Windows recovery partition problem behind
+// update KB5034441 (error 0x80070643) offline, from Linux, on disk images
+// and block devices.
+//
+// Windows 10 and 11 service their recovery environment (WinRE) every month.
+// The servicing needs free space in the WinRE partition (250 MB per
+// KB5034441; at least the new winre.wim plus 52 MiB per ReAgentc), which
+// millions of machines do not have. Microsoft's manual fix (KB5028997) only
+// covers one layout and must run inside Windows. This module reads the disk
+// from outside, explains it, plans the least invasive change that gives WinRE
+// room, and applies it behind a journal.
+//
+// # Packages
+//
+//   - [github.com/winrepart/winrepart/gpt] and [github.com/winrepart/winrepart/mbr]:
+//     pure partition-table codecs, byte-exact, strictly validated, with
+//     gdisk-style diagnosis.
+//   - [github.com/winrepart/winrepart/recovery]: the model of a Windows disk
+//     (roles, filesystem facts, the active WinRE and its verdict), and
+//     [github.com/winrepart/winrepart/recovery/ntfs], a pure-Go NTFS reader.
+//   - [github.com/winrepart/winrepart/winre]: ReAgent.xml, WIM headers and the
+//     servicing requirements as data.
+//   - [github.com/winrepart/winrepart/planner]: a pure function from a layout
+//     to a printable, serialisable plan or a refusal with reasons.
+//
+// This package holds the [Device] abstraction over image files
+// ([OpenImage]), Linux block devices ([OpenBlockDevice]) and go-diskfs
+// storage ([FromStorage]).
+//
+// # Security
+//
+// Disk images are untrusted input. Every parser in this module bounds the
+// lengths it reads from disk before allocating, returns typed errors rather
+// than panicking, and is fuzzed. Devices open read-only unless asked
+// otherwise, and block devices open exclusively and refuse to be written
+// while any of their partitions is mounted.
+package winrepart

@@ -1,0 +1,170 @@
+package recovery
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/winrepart/winrepart/gpt"
+	"github.com/winrepart/winrepart/mbr"
+)
+
+// Sentinel errors of this package.
+var (
+	// ErrNoPartitionTable means LBA 0 holds no boot signature and no GPT
+	// header was found either: a blank disk, a bare filesystem or garbage.
+	ErrNoPartitionTable = errors.New("recovery: no partition table")
+	// ErrBadGeometry means the sizes given cannot describe a disk.
+	ErrBadGeometry = errors.New("recovery: bad disk geometry")
+)
+
+// TableError reports why the partition table of a disk could not be read.
+// It unwraps to the gpt or mbr error behind it.
+type TableError struct {
+	Scheme Scheme // the scheme the disk claims (by its MBR), or SchemeNone
+	Err    error
+}
+
+func (e *TableError) Error() string {
+	return fmt.Sprintf("recovery: reading the %s partition table: %v", e.Scheme, e.Err)
+}
+
+func (e *TableError) Unwrap() error { return e.Err }
+
+// ReadTable detects the partitioning scheme of a disk and reads its table
+// into a Layout with partitions but no filesystem facts, roles or WinRE
+// verdict (see Inspect for those). size is the disk size in bytes and
+// sectorSize its logical sector size (512 or 4096).
+//
+// The scheme is decided as Windows decides it, by LBA 0: a 0xEE entry
+// (protective or hybrid MBR) means GPT; any other MBR means MBR, and a GPT
+// header found behind it is reported as a problem; no MBR signature at all
+// falls back to looking for a GPT, reported as a missing protective MBR.
+func ReadTable(r io.ReaderAt, size int64, sectorSize int) (*Layout, error) {
+	if sectorSize != 512 && sectorSize != 4096 || size < int64(sectorSize)*2 {
+		return nil, fmt.Errorf("%w: %d bytes with %d-byte sectors", ErrBadGeometry, size, sectorSize)
+	}
+	var lba0 [mbr.Size]byte
+	if _, err := r.ReadAt(lba0[:], 0); err != nil {
+		return nil, &TableError{Scheme: SchemeNone, Err: err}
+	}
+	var rec mbr.Record
+	recErr := rec.UnmarshalBinary(lba0[:])
+
+	l := &Layout{SectorSize: sectorSize, SizeBytes: size}
+	if recErr == nil && rec.Kind() == mbr.KindMBR {
+		t, err := mbr.Read(r, size, sectorSize)
+		if err != nil {
+			return nil, &TableError{Scheme: SchemeMBR, Err: err}
+		}
+		l.fromMBR(t)
+		if _, gerr := gpt.Read(r, size, sectorSize); gerr == nil {
+			l.Problems = append(l.Problems, Problem{
+				Code: "stale-gpt", Severity: SeverityWarning,
+				Message: "the disk has an MBR partition table, but a valid GPT is also present; Windows uses the MBR",
+				Remedy:  "remove the stale GPT (sgdisk --zap on a copy, keeping the MBR) or convert the disk deliberately",
+			})
+		}
+		return l, nil
+	}
+
+	t, gerr := gpt.Read(r, size, sectorSize)
+	switch {
+	case gerr == nil:
+		l.fromGPT(t)
+		if recErr != nil || rec.Kind() == mbr.KindEmpty {
+			l.Problems = append(l.Problems, Problem{
+				Code: "missing-protective-mbr", Severity: SeverityWarning,
+				Message: "the disk has a GPT but no protective MBR at LBA 0",
+				Remedy:  "write a protective MBR (gdisk: x, n) so that MBR-only tools do not treat the disk as empty",
+			})
+		}
+		return l, nil
+	case recErr == nil && rec.Kind() != mbr.KindEmpty:
+		// A protective or hybrid MBR promises a GPT that cannot be read.
+		return nil, &TableError{Scheme: SchemeGPT, Err: gerr}
+	}
+	if recErr == nil {
+		// A valid but empty MBR: a disk with no partitions.
+		l.Scheme = SchemeMBR
+		t, err := mbr.Read(r, size, sectorSize)
+		if err != nil {
+			return nil, &TableError{Scheme: SchemeMBR, Err: err}
+		}
+		l.fromMBR(t)
+		return l, nil
+	}
+	return nil, &TableError{Scheme: SchemeNone, Err: errors.Join(ErrNoPartitionTable, recErr, gerr)}
+}
+
+func (l *Layout) fromGPT(t *gpt.Table) {
+	l.Scheme = SchemeGPT
+	l.GPT = t
+	l.DiskGUID = t.Header.DiskGUID
+	if t.ProtectiveMBR != nil {
+		l.DiskSignature = t.ProtectiveMBR.DiskSignature
+	}
+	ss := int64(t.SectorSize)
+	for _, p := range t.Partitions() {
+		e := p.Entry
+		l.Partitions = append(l.Partitions, Partition{
+			Number:     p.Number,
+			StartLBA:   e.FirstLBA,
+			EndLBA:     e.LastLBA,
+			SizeBytes:  int64(e.LastLBA-e.FirstLBA+1) * ss,
+			GPTType:    e.Type,
+			UniqueGUID: e.UniqueGUID,
+			Attributes: e.Attributes,
+			Name:       e.Label(),
+		})
+	}
+	for _, p := range t.Verify() {
+		l.Problems = append(l.Problems, Problem{
+			Code: string(p.Code), Severity: gptSeverity(p), Message: p.Message, Remedy: p.Remedy,
+		})
+	}
+}
+
+func (l *Layout) fromMBR(t *mbr.Table) {
+	l.Scheme = SchemeMBR
+	l.MBR = t
+	l.DiskSignature = t.Record.DiskSignature
+	ss := int64(t.SectorSize)
+	for _, p := range t.Partitions() {
+		l.Partitions = append(l.Partitions, Partition{
+			Number:    p.Number,
+			StartLBA:  p.StartLBA,
+			EndLBA:    p.LastLBA(),
+			SizeBytes: int64(p.Sectors) * ss,
+			MBRType:   p.Type,
+			Bootable:  p.Bootable,
+			Logical:   p.Logical,
+			Extended:  p.Extended,
+		})
+	}
+	for _, p := range t.Verify() {
+		l.Problems = append(l.Problems, Problem{
+			Code: string(p.Code), Severity: mbrSeverity(p.Severity), Message: p.Message, Remedy: p.Remedy,
+		})
+	}
+}
+
+func mbrSeverity(s mbr.Severity) Severity {
+	switch s {
+	case mbr.SeverityInfo:
+		return SeverityInfo
+	case mbr.SeverityWarning:
+		return SeverityWarning
+	}
+	return SeverityError
+}
+
+func gptSeverity(p gpt.Problem) Severity {
+	switch p.Severity {
+	case gpt.SeverityInfo:
+		return SeverityInfo
+	case gpt.SeverityWarning:
+		return SeverityWarning
+	}
+	return SeverityError
+}

@@ -1,0 +1,233 @@
+package recovery
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/winrepart/winrepart/recovery/ntfs"
+	"github.com/winrepart/winrepart/winre"
+)
+
+// findWinRE reads ReAgent.xml on the OS volume, decides which partition
+// holds the active WinRE, gives the remaining recovery-typed partitions
+// their roles, and measures WinRE against the policy.
+func (in *inspector) findWinRE(policy winre.Policy) {
+	l := in.l
+	w := &WinRE{}
+	l.WinRE = w
+	in.readReAgent(w)
+
+	host := in.locateHost(w)
+	// Recovery-typed partitions that are not the active WinRE.
+	for i := range l.Partitions {
+		p := &l.Partitions[i]
+		if !isRecoveryType(l, p) || (host != nil && p.Number == host.Number) {
+			continue
+		}
+		switch {
+		case p.SizeBytes > oemRecoveryBytes:
+			p.Role, p.RoleReason = RoleOEM, fmt.Sprintf("recovery-typed but %s: a factory image, not WinRE", FormatBytes(p.SizeBytes))
+		case looksOEM(p):
+			p.Role, p.RoleReason = RoleOEM, fmt.Sprintf("recovery-typed with vendor name %q", firstNonEmpty(p.Name, labelOf(p)))
+		default:
+			p.Role, p.RoleReason = RoleRecovery, "recovery-typed, but not the WinRE that ReAgent.xml points at"
+		}
+	}
+	if host == nil {
+		return
+	}
+	in.measure(w, host, policy)
+}
+
+func (in *inspector) readReAgent(w *WinRE) {
+	l := in.l
+	if l.OS == 0 {
+		in.problem("no-windows", SeverityWarning, "point the tool at the disk that holds Windows",
+			`no NTFS volume holding \Windows\System32 was found`)
+		return
+	}
+	v := in.vols[l.OS]
+	raw, err := v.ReadFile(pathReAgent, maxReAgentBytes)
+	if err != nil {
+		if errors.Is(err, ntfs.ErrNotFound) {
+			in.problem("no-reagent-xml", SeverityWarning, "run `reagentc /info` in Windows to recreate it",
+				`partition %d has no %s: where WinRE lives is guessed from the partition types`, l.OS, pathReAgent)
+		} else {
+			in.problem("reagent-unreadable", SeverityError, "run chkdsk /f on C: in Windows",
+				"partition %d: reading %s: %v", l.OS, pathReAgent, err)
+		}
+		return
+	}
+	ra, err := winre.ParseReAgent(raw)
+	if err != nil {
+		in.problem("reagent-invalid", SeverityError, "run `reagentc /disable` then `reagentc /enable` in Windows to rewrite it",
+			"partition %d: %s: %v", l.OS, pathReAgent, err)
+		return
+	}
+	in.reagent, in.reagentPart = ra, l.OS
+	w.ReAgentPath = pathReAgent
+	w.Enabled = ra.Enabled()
+	if !ra.ImageLocation.Unused() {
+		in.problem("stale-image-location", SeverityWarning,
+			"clear ImageLocation (the planner's patch does; in Windows: reagentc /disable, edit ReAgent.xml, reagentc /enable)",
+			"ReAgent.xml has a non-empty ImageLocation (%q at offset %d): a stale one makes WinRE rebuilds fail",
+			ra.ImageLocation.Path, ra.ImageLocation.Offset)
+	}
+}
+
+// locateHost finds the partition holding the active winre.wim and sets
+// w's location fields; it returns nil when there is none.
+func (in *inspector) locateHost(w *WinRE) *Partition {
+	l := in.l
+	ra := in.reagent
+	switch {
+	case ra != nil && ra.Enabled() && !ra.WinreLocation.Unused():
+		loc := ra.WinreLocation
+		if l.Scheme == SchemeGPT && loc.GUID != l.DiskGUID {
+			in.problem("reagent-other-disk", SeverityError, "inspect the disk whose GUID ReAgent.xml names, or run `reagentc /disable` and `/enable` in Windows",
+				"ReAgent.xml's WinreLocation names disk {%s}, this disk is {%s}", loc.GUID, l.DiskGUID)
+			return nil
+		}
+		if l.Scheme == SchemeMBR && loc.ID != l.DiskSignature {
+			in.problem("reagent-other-disk", SeverityError, "inspect the disk whose signature ReAgent.xml names, or run `reagentc /disable` and `/enable` in Windows",
+				"ReAgent.xml's WinreLocation names disk signature %d (0x%08x), this disk has %d (0x%08x)", loc.ID, loc.ID, l.DiskSignature, l.DiskSignature)
+			return nil
+		}
+		var host *Partition
+		for i := range l.Partitions {
+			p := &l.Partitions[i]
+			if !p.Extended && uint64(p.StartBytes(l.SectorSize)) == loc.Offset {
+				host = p
+			}
+		}
+		if host == nil {
+			in.problem("reagent-location-not-found", SeverityError, "run `reagentc /disable` and `reagentc /enable` in Windows so it records the right partition",
+				"ReAgent.xml's WinreLocation offset %d matches no partition start", loc.Offset)
+			return nil
+		}
+		in.setHost(w, host, loc.Path+`\winre.wim`, "ReAgent.xml's WinreLocation offset matches this partition's start")
+		return host
+	case ra != nil && !ra.Enabled():
+		in.problem("winre-disabled", SeverityInfo, "run `reagentc /enable` in Windows once WinRE has room",
+			"WinRE is disabled (InstallState 0)")
+		if _, ok := in.holds(l.OS, pathWIMOnOS); ok {
+			host := l.Partition(l.OS)
+			in.setHost(w, host, pathWIMOnOS, "")
+			return host
+		}
+		return nil
+	}
+	// No usable ReAgent.xml: guess from the partitions that hold a WinRE.
+	var candidates []*Partition
+	for i := range l.Partitions {
+		p := &l.Partitions[i]
+		if !isRecoveryType(l, p) || p.SizeBytes > oemRecoveryBytes || looksOEM(p) {
+			continue
+		}
+		if _, ok := in.holds(p.Number, pathWinREFolder+`\winre.wim`); ok {
+			candidates = append(candidates, p)
+		}
+	}
+	switch len(candidates) {
+	case 1:
+		in.setHost(w, candidates[0], pathWinREFolder+`\winre.wim`, "the only recovery partition holding winre.wim (no ReAgent.xml to confirm)")
+		w.Enabled = true
+		return candidates[0]
+	case 0:
+		if l.OS != 0 {
+			if _, ok := in.holds(l.OS, pathWIMOnOS); ok {
+				host := l.Partition(l.OS)
+				in.setHost(w, host, pathWIMOnOS, "")
+				return host
+			}
+		}
+		in.problem("no-winre", SeverityWarning, "install WinRE (reagentc /setreimage and /enable in Windows)",
+			"no winre.wim was found on any partition")
+		return nil
+	}
+	nums := make([]string, len(candidates))
+	for i, p := range candidates {
+		nums[i] = fmt.Sprint(p.Number)
+	}
+	in.problem("several-winre-candidates", SeverityError, "boot Windows and run `reagentc /info` to record which one is active",
+		"partitions %s all hold winre.wim and no ReAgent.xml says which is active", strings.Join(nums, ", "))
+	return nil
+}
+
+// setHost records host as the partition holding winre.wim at wimPath.
+// reason, when not empty, makes it the WinRE partition.
+func (in *inspector) setHost(w *WinRE, host *Partition, wimPath, reason string) {
+	w.HostPartition = host.Number
+	w.WIMPath = wimPath
+	switch host.Role {
+	case RoleOS, RoleSystem:
+		w.Host = host.Role
+		if reason != "" {
+			in.problem("winre-shares-partition", SeverityWarning, "give WinRE a partition of its own after C: (the plan does when it can)",
+				"WinRE lives inside partition %d (%s), not in a recovery partition of its own", host.Number, host.Role)
+		}
+		return
+	}
+	if !isRecoveryType(in.l, host) {
+		in.problem("winre-wrong-type", SeverityWarning, "set the WinRE type (GPT de94bba4-06d1-4d40-a16a-bfd50179d6ac, MBR 0x27) so Windows hides it and BitLocker leaves it alone",
+			"WinRE partition %d has type %s", host.Number, host.TypeString(in.l.Scheme))
+	}
+	host.Role, host.RoleReason = RoleWinRE, reason
+	w.Host, w.Partition = RoleWinRE, host.Number
+}
+
+// measure fills in the WIM size, the free space and the verdict.
+func (in *inspector) measure(w *WinRE, host *Partition, policy winre.Policy) {
+	fs := host.FS
+	if fs != nil && fs.BitLocker {
+		in.problem("winre-bitlocker", SeverityError, "decrypt the WinRE partition in Windows (manage-bde -off) and run `reagentc /enable`",
+			"the volume holding WinRE (partition %d) is BitLocker-encrypted: reagentc refuses it", host.Number)
+		return
+	}
+	v := in.vols[host.Number]
+	if v == nil {
+		return
+	}
+	f, err := v.Lookup(w.WIMPath)
+	if err != nil {
+		in.problem("winre-wim-missing", SeverityError, "run `reagentc /disable` and `reagentc /enable` in Windows to put winre.wim back",
+			"%s not found on partition %d: %v", w.WIMPath, host.Number, err)
+		w.WIMPath = ""
+	} else {
+		w.WIMBytes = f.Size
+		in.checkWIM(v, f, host.Number, w.WIMPath)
+	}
+	if fs.FreeBytes < 0 {
+		in.fillUsage(fs, v)
+	}
+	w.FreeBytes = fs.FreeBytes
+	// The verdict is the update's own requirement (250 MiB free, or more
+	// when the caller's policy asks for more) plus ReAgentc's floor; the
+	// planner's sizing policy, which also leaves room for a larger WIM, is
+	// a target for fixes, not a test of today's disk.
+	verdict := policy.Check(winre.Status{PartitionBytes: host.SizeBytes, FreeBytes: fs.FreeBytes, WIMBytes: w.WIMBytes})
+	w.RequiredFreeBytes = max(policy.MinFreeBytes, winre.MinFreeKB5034441)
+	meets := fs.FreeBytes >= w.RequiredFreeBytes && verdict.MeetsReAgentc
+	// A disabled WinRE is not serviced at all: it cannot be said to meet the
+	// requirement until it is enabled again.
+	w.MeetsKB5034441 = meets && w.Enabled
+	if !meets {
+		in.problem("winre-too-small", SeverityWarning, "run `winrefix plan` to see how to give WinRE room",
+			"WinRE (partition %d) has %s free; KB5034441 servicing needs %s (short by %s)",
+			host.Number, FormatBytes(w.FreeBytes), FormatBytes(w.RequiredFreeBytes), FormatBytes(w.RequiredFreeBytes-w.FreeBytes))
+	}
+}
+
+// checkWIM reports a winre.wim that is not a WIM.
+func (in *inspector) checkWIM(v *ntfs.Volume, f *ntfs.File, part int, path string) {
+	r, err := v.OpenFile(f)
+	if err != nil {
+		in.problem("winre-wim-unreadable", SeverityError, "run chkdsk on the volume in Windows", "partition %d: %s: %v", part, path, err)
+		return
+	}
+	if _, err := winre.ParseWIMHeader(r, f.Size); err != nil {
+		in.problem("winre-wim-invalid", SeverityError, "restore winre.wim from installation media (install.wim's Windows\\System32\\Recovery\\winre.wim)",
+			"partition %d: %s is not a valid WIM: %v", part, path, err)
+	}
+}
