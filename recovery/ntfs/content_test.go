@@ -48,7 +48,7 @@ func contentTree() []treeFile {
 
 // buildContentVolume formats a volume and applies the content tree with
 // wimlib-imagex (capture from a directory, apply to the unmounted volume).
-func buildContentVolume(t *testing.T, sector, cluster int) (string, []treeFile) {
+func buildContentVolume(t testing.TB, sector, cluster int) (string, []treeFile) {
 	t.Helper()
 	testutil.NeedTool(t, "wimlib-imagex")
 	img := mkntfs(t, 128<<20, sector, cluster, "content")

@@ -1,0 +1,71 @@
+// Package ntfs is a read-only NTFS inspector for one partition: it answers
+// what a tool that shrinks, grows or patches a Windows volume offline must
+// know first, in pure Go, from an [io.ReaderAt] and the partition size.
+//
+// # What it reads
+//
+//   - The boot sector ([ParseBootSector]): every field, with the compact
+//     encodings decoded by [BootSector.ClusterSize], [BootSector.MFTRecordSize]
+//     and [BootSector.IndexBlockSize]. BitLocker volumes are recognised and
+//     refused ([ErrBitLocker], [ErrBitLockerToGo]).
+//   - MFT records ([ParseRecord], [Volume.ReadRecord]) with their update
+//     sequence fixups applied ([ApplyFixups]); the inverse, [ProtectFixups],
+//     re-protects a patched record before it is written back.
+//   - Attributes, resident or not, their runlists ([DecodeRunlist],
+//     [EncodeRunlist]) and attribute lists ([ParseAttributeList]), so that
+//     fragmented files and a fragmented $MFT are followed.
+//   - Directories: [Volume.Lookup] walks the $I30 B+ tree ($INDEX_ROOT and
+//     $INDEX_ALLOCATION blocks) comparing names through the volume's
+//     $UpCase table, case-insensitively as Windows does.
+//   - File data: [Volume.ReadFile] (bounded) and [Volume.OpenFile], a lazy
+//     reader for large files such as winre.wim.
+//   - Volume state: [Volume.Version], [Volume.Label], [Volume.Dirty],
+//     [Volume.LogFileClean], [Volume.Hibernated].
+//   - Cluster accounting from $Bitmap: [Volume.Usage], [Volume.RangeFree],
+//     [Volume.LastUsedCluster] (reads backwards from the end, so it costs the
+//     size of the free tail, not of the volume) and [Volume.ShrinkLimit].
+//
+// # Offsets for later writes
+//
+// Parsed structures keep where they came from: [Record.Raw] holds the
+// fixed-up record and every [Attribute] and [Run] carries its offset in it
+// ([Attribute.Offset], [Attribute.RunsOffset], [Run.PairOffset]);
+// [Volume.RecordExtents] maps a record onto the volume. A resizer can thus
+// edit a record in memory, call [ProtectFixups] and write it back as a list
+// of (offset, old, new) changes.
+//
+// # Sizes
+//
+// Sector sizes 256 to 4096 bytes, clusters 512 bytes to 2 MiB, MFT records
+// and index blocks 512 bytes to 64 KiB. The volume is expected to be one
+// sector shorter than its partition: the backup boot sector lives in the
+// partition's last sector.
+//
+// # Errors
+//
+// Errors unwrap to sentinels ([ErrNotNTFS], [ErrBadRecord], [ErrBadFixup],
+// [ErrBadAttribute], [ErrBadRunlist], [ErrBadIndex], [ErrNotFound], ...) and
+// are structured: [*FieldError] (boot sector field), [*GeometryError]
+// (volume does not fit the partition), [*RecordError] (MFT record number
+// and offset), [*IndexError] (directory, index block VCN and offset),
+// [*PathError] (the path component that failed).
+//
+// # Security
+//
+// Disk images are untrusted input. Every length and count read from disk
+// is bounded before it is used or allocated: record and index block sizes,
+// attribute and value lengths, names, runlist pairs (at most 32768 per
+// attribute extent, cluster numbers below 2^42), attribute lists (4 MiB),
+// extents per attribute (65536), $UpCase (128 KiB), B+ tree depth (32
+// levels) and blocks visited per lookup (a block seen twice is a loop),
+// path depth (256 components). Malformed structures give errors, never
+// panics; the fuzz targets FuzzBootSector, FuzzMFTRecord and FuzzRunlist
+// check this. Nothing is written: the package only reads through the
+// [io.ReaderAt] it is given. Compressed and encrypted attributes are not
+// decoded ([ErrUnsupported]).
+//
+// # References
+//
+//   - [NTFS documentation (Linux-NTFS project)]: https://flatcap.github.io/linux-ntfs/ntfs/
+//   - [ntfs-3g layout.h]: https://github.com/tuxera/ntfs-3g/blob/edge/include/ntfs-3g/layout.h
+package ntfs
