@@ -66,6 +66,11 @@
 //
 // # References
 //
-//   - [NTFS documentation (Linux-NTFS project)]: https://flatcap.github.io/linux-ntfs/ntfs/
-//   - [ntfs-3g layout.h]: https://github.com/tuxera/ntfs-3g/blob/edge/include/ntfs-3g/layout.h
+// The on-disk structures follow the [Linux-NTFS documentation] and
+// ntfs-3g's [layout.h]; the $LogFile clean check and the shrink limit follow
+// what ntfs-3g's ntfsfix and ntfsresize do (see [Volume.LogFileClean] and
+// [Volume.ShrinkLimit]).
+//
+// [Linux-NTFS documentation]: https://flatcap.github.io/linux-ntfs/ntfs/
+// [layout.h]: https://github.com/tuxera/ntfs-3g/blob/edge/include/ntfs-3g/layout.h
 package ntfs
