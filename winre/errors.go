@@ -54,6 +54,7 @@ type SyntaxError struct {
 	Err error
 }
 
+// Error returns where the XML broke and why.
 func (e *SyntaxError) Error() string {
 	return fmt.Sprintf("winre: malformed XML near offset %d: %v", e.Offset, e.Err)
 }
@@ -75,6 +76,7 @@ type AttrError struct {
 	Err error
 }
 
+// Error returns the sentinel's text with the element, attribute and value.
 func (e *AttrError) Error() string {
 	what := "<" + e.Element + ">"
 	if e.Attribute != "" {
@@ -103,6 +105,7 @@ type FitError struct {
 	Spare int
 }
 
+// Error returns how many characters are missing.
 func (e *FitError) Error() string {
 	return fmt.Sprintf("winre: patch does not fit in the existing file length: <%s> needs %d more characters, only %d spare (short by %d)",
 		e.Element, e.Need, e.Spare, e.Short())
@@ -124,6 +127,7 @@ type WIMError struct {
 	Err error
 }
 
+// Error returns the sentinel's text with the field and its value.
 func (e *WIMError) Error() string {
 	return fmt.Sprintf("%v: %s = %d", e.Err, e.Field, e.Value)
 }

@@ -76,7 +76,7 @@ func patchElement(b []byte, name string, sets []attrSet) ([]byte, error) {
 		return nil, err
 	}
 	// Type-check the whole file as ParseReAgent would.
-	if _, err := ParseReAgent(b); err != nil {
+	if _, err := d.reagent(); err != nil {
 		return nil, err
 	}
 	var sp *span

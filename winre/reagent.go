@@ -214,6 +214,11 @@ func ParseReAgent(b []byte) (*ReAgent, error) {
 	if err != nil {
 		return nil, err
 	}
+	return d.reagent()
+}
+
+// reagent types the elements of a parsed document.
+func (d *doc) reagent() (*ReAgent, error) {
 	r := &ReAgent{Encoding: d.t.enc, Elements: d.elems[1:]}
 	r.Version, _ = d.elems[0].Attr(attrVersion)
 	seen := make(map[string]bool)

@@ -141,6 +141,26 @@ const (
 	ResourceSolid      ResourceFlags = 0x10 // "packed streams"
 )
 
+var resourceFlagNames = []string{"FREE", "METADATA", "COMPRESSED", "SPANNED", "SOLID"}
+
+// String lists the set flags, e.g. "METADATA|COMPRESSED"; unknown bits are
+// shown in hex.
+func (f ResourceFlags) String() string {
+	if f == 0 {
+		return "0"
+	}
+	var parts []string
+	for i, n := range resourceFlagNames {
+		if f&(1<<i) != 0 {
+			parts = append(parts, n)
+		}
+	}
+	if rest := f &^ 0x1F; rest != 0 {
+		parts = append(parts, "0x"+strconv.FormatUint(uint64(rest), 16))
+	}
+	return strings.Join(parts, "|")
+}
+
 // Resource locates one resource (blob) of a WIM file.
 type Resource struct {
 	// SizeInWIM is the stored (possibly compressed) size in bytes, 56 bits.
@@ -296,9 +316,9 @@ type WIMImage struct {
 	DirCount, FileCount uint64
 	// TotalBytes is the total size of the image's files, in bytes.
 	TotalBytes uint64
-	// Arch is WINDOWS/ARCH (9 for x64); ArchPresent reports whether it
-	// was there.
-	Arch        Arch
+	// Arch is WINDOWS/ARCH (9 for x64).
+	Arch Arch
+	// ArchPresent reports whether WINDOWS/ARCH was there (0 is x86).
 	ArchPresent bool
 	// Version is WINDOWS/VERSION.
 	Version WindowsVersion
@@ -309,7 +329,14 @@ type WIMImage struct {
 
 // WindowsVersion is the WINDOWS/VERSION element of a WIM image.
 type WindowsVersion struct {
-	Major, Minor, Build, SPBuild, SPLevel uint32
+	// Major and Minor are the version (10.0 for Windows 10 and 11).
+	Major, Minor uint32
+	// Build is the build number (19045, 22621, 26100, ...).
+	Build uint32
+	// SPBuild is the update revision (the "2506" of 22621.2506).
+	SPBuild uint32
+	// SPLevel is the service pack level (0 since Windows 8).
+	SPLevel uint32
 }
 
 // String returns "major.minor.build.spbuild", e.g. "10.0.22621.2506".

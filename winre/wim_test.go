@@ -345,6 +345,15 @@ func TestWIMFixture(t *testing.T) {
 	if d := cmp.Diff(want, h); d != "" {
 		t.Errorf("header (-want +got):\n%s", d)
 	}
+	if got := h.BootMetadata.Flags.String(); got != "METADATA|COMPRESSED" {
+		t.Errorf("BootMetadata.Flags = %s", got)
+	}
+	if got := (ResourceFlags(0x81)).String(); got != "FREE|0x80" {
+		t.Errorf("ResourceFlags(0x81) = %s", got)
+	}
+	if got := (WIMFlagSpanned | 0x100).String(); got != "SPANNED|0x100" {
+		t.Errorf("WIMFlags = %s", got)
+	}
 	if h.Compression() != CompressionLZX || h.Flags.String() != "COMPRESSION|RP_FIX|COMPRESS_LZX" {
 		t.Errorf("Compression %v, flags %v", h.Compression(), h.Flags)
 	}
