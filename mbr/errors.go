@@ -61,6 +61,7 @@ type RecordError struct {
 	Err error
 }
 
+// Error describes the record and the cause.
 func (e *RecordError) Error() string {
 	return fmt.Sprintf("mbr: record at LBA %d: %v", e.LBA, e.Err)
 }
@@ -79,6 +80,7 @@ type ChainError struct {
 	Err    error
 }
 
+// Error describes where the chain broke and why.
 func (e *ChainError) Error() string {
 	return fmt.Sprintf("mbr: EBR #%d at LBA %d: %v", e.Index, e.EBRLBA, e.Err)
 }
