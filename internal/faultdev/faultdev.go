@@ -33,6 +33,13 @@ type Device struct {
 	lose    bool // keep writes volatile until Sync
 	cache   *Mem // volatile pages, valid when lose
 	dirty   map[int64]bool
+	log     []Span
+}
+
+// Span is a byte range of one write.
+type Span struct {
+	Offset int64
+	Length int
 }
 
 // New wraps inner with no faults armed.
@@ -85,6 +92,14 @@ func (d *Device) Writes() int {
 	return d.writes
 }
 
+// Log returns the offset and length of every WriteAt call since New or
+// the last Crash, failed ones included.
+func (d *Device) Log() []Span {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]Span(nil), d.log...)
+}
+
 // Crashed reports whether an armed power cut has happened.
 func (d *Device) Crashed() bool {
 	d.mu.Lock()
@@ -98,7 +113,7 @@ func (d *Device) Crashed() bool {
 func (d *Device) Crash() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.writes, d.stopAt, d.tearLen, d.dead = 0, -1, 0, false
+	d.writes, d.stopAt, d.tearLen, d.dead, d.log = 0, -1, 0, false, nil
 	d.lose, d.cache, d.dirty = false, nil, nil
 }
 
@@ -132,6 +147,7 @@ func (d *Device) WriteAt(p []byte, off int64) (int, error) {
 	defer d.mu.Unlock()
 	k := d.writes
 	d.writes++
+	d.log = append(d.log, Span{off, len(p)})
 	if d.dead {
 		return 0, fmt.Errorf("write %d at %d: %w", k, off, ErrPowerLost)
 	}

@@ -92,9 +92,12 @@ func (m *Mem) Clone() *Mem {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	c := NewMem(m.size, m.sector)
+	slab := make([][PageSize]byte, len(m.pages))
+	k := 0
 	for i, pg := range m.pages {
-		cp := *pg
-		c.pages[i] = &cp
+		slab[k] = *pg
+		c.pages[i] = &slab[k]
+		k++
 	}
 	return c
 }

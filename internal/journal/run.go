@@ -442,6 +442,8 @@ func (r *runner) copy(ctx context.Context, i int) error {
 	}
 	buf := j.buf[:c]
 	start := j.log.cpChunkFor(i)
+	// Chunks with nothing to copy need no checkpoint after them.
+	cpDone := r.done
 	for k := start; k < n; k++ {
 		if err := ctx.Err(); err != nil && k > start {
 			if cerr := r.checkpoint(i, k); cerr != nil {
@@ -449,7 +451,8 @@ func (r *runner) copy(ctx context.Context, i int) error {
 			}
 			return fmt.Errorf("journal: stopped in op %d (%s) at chunk %d of %d: %w", i, o.what, k, n, err)
 		}
-		if k > start && (k-start)%per == 0 {
+		if k > start && (k-start)%per == 0 && r.done != cpDone {
+			cpDone = r.done
 			if err := r.checkpoint(i, k); err != nil {
 				return &OpError{Op: i, What: o.what, Err: err}
 			}
