@@ -1,0 +1,269 @@
+package ntfs
+
+import (
+	"bytes"
+	"encoding/binary"
+		"fmt"
+	"io"
+	"sort"
+)
+
+// Write is one planned change to a volume: replace the bytes at Offset
+// (counted from the first byte of the volume, that is of its partition)
+// with New. Old holds the bytes found there when the change was planned,
+// so an executor can journal the change before making it, check that
+// nothing moved in between, and undo it. Old and New have the same length.
+type Write struct {
+	Offset int64  // bytes from the start of the volume
+	Old    []byte // bytes on disk when planned
+	New    []byte // bytes to write
+	What   string // human-readable description of the change
+}
+
+// String renders the write as one dry-run line: offset, length, what.
+func (w Write) String() string {
+	return fmt.Sprintf("at %#x (%d bytes): %s", w.Offset, len(w.New), w.What)
+}
+
+// WriteError reports a write of a list that could not be applied: its
+// index in the list, and why.
+type WriteError struct {
+	Index  int   // position in the list, 0-based
+	Offset int64 // Write.Offset
+	Err    error // ErrStale, ErrBadWrite, or the I/O error
+}
+
+func (e *WriteError) Error() string {
+	return fmt.Sprintf("ntfs: write %d at %#x: %v", e.Index, e.Offset, e.Err)
+}
+
+// Unwrap returns the underlying error.
+func (e *WriteError) Unwrap() error { return e.Err }
+
+// ApplyWrites writes every Write's New bytes at its Offset, in list order.
+//
+// Before writing anything it checks the list: Old and New of equal length,
+// no negative offset, no two writes overlapping (a *WriteError wrapping
+// ErrBadWrite). When w is also an io.ReaderAt, it then reads every region
+// and compares it with Old, refusing the whole list (ErrStale) if the
+// volume changed since it was planned. A failing write stops the list; the
+// writes before it are done, so callers that need atomicity journal the
+// list first (Old is what an undo writes back).
+func ApplyWrites(w io.WriterAt, ws []Write) error {
+	if err := checkWrites(ws); err != nil {
+		return err
+	}
+	if r, ok := w.(io.ReaderAt); ok {
+		if err := verifyOld(r, ws); err != nil {
+			return err
+		}
+	}
+	for i, x := range ws {
+		if _, err := w.WriteAt(x.New, x.Offset); err != nil {
+			return &WriteError{Index: i, Offset: x.Offset, Err: err}
+		}
+	}
+	return nil
+}
+
+// UndoWrites writes back every Write's Old bytes, last write first: it
+// reverts a list applied (completely or in part) by ApplyWrites.
+func UndoWrites(w io.WriterAt, ws []Write) error {
+	if err := checkWrites(ws); err != nil {
+		return err
+	}
+	for i := len(ws) - 1; i >= 0; i-- {
+		if _, err := w.WriteAt(ws[i].Old, ws[i].Offset); err != nil {
+			return &WriteError{Index: i, Offset: ws[i].Offset, Err: err}
+		}
+	}
+	return nil
+}
+
+func checkWrites(ws []Write) error {
+	idx := make([]int, len(ws))
+	for i, x := range ws {
+		idx[i] = i
+		if len(x.Old) != len(x.New) || x.Offset < 0 || x.Offset > 1<<62-int64(len(x.New)) {
+			return &WriteError{Index: i, Offset: x.Offset, Err: errf(ErrBadWrite, "old %d bytes, new %d bytes", len(x.Old), len(x.New))}
+		}
+	}
+	sort.Slice(idx, func(a, b int) bool { return ws[idx[a]].Offset < ws[idx[b]].Offset })
+	for k := 1; k < len(idx); k++ {
+		p, c := ws[idx[k-1]], ws[idx[k]]
+		if p.Offset+int64(len(p.New)) > c.Offset {
+			return &WriteError{Index: idx[k], Offset: c.Offset, Err: errf(ErrBadWrite, "overlaps write %d at %#x", idx[k-1], p.Offset)}
+		}
+	}
+	return nil
+}
+
+func verifyOld(r io.ReaderAt, ws []Write) error {
+	var buf []byte
+	for i, x := range ws {
+		if cap(buf) < len(x.Old) {
+			buf = make([]byte, len(x.Old))
+		}
+		b := buf[:len(x.Old)]
+		if err := readFull(r, b, x.Offset); err != nil {
+			return &WriteError{Index: i, Offset: x.Offset, Err: err}
+		}
+		if !bytes.Equal(b, x.Old) {
+			return &WriteError{Index: i, Offset: x.Offset, Err: errf(ErrStale, "%s", x.What)}
+		}
+	}
+	return nil
+}
+
+// rsPlan accumulates the writes of one operation.
+type rsPlan struct {
+	v  *Volume
+	ws []Write
+}
+
+// add plans writing b at off (volume bytes), reading the old bytes; a
+// write that changes nothing is dropped.
+func (p *rsPlan) add(off int64, b []byte, what string) error {
+	if off < 0 || off+int64(len(b)) > p.v.size {
+		return errf(ErrOutOfRange, "write %d bytes at %d outside the %d-byte partition (%s)", len(b), off, p.v.size, what)
+	}
+	old := make([]byte, len(b))
+	if err := readFull(p.v.r, old, off); err != nil {
+		return err
+	}
+	if bytes.Equal(old, b) {
+		return nil
+	}
+	p.ws = append(p.ws, Write{Offset: off, Old: old, New: b, What: what})
+	return nil
+}
+
+// rsMirrorRecords returns how many MFT records $MFTMirr holds.
+func (v *Volume) rsMirror() (*stream, int64, error) {
+	rec, err := v.ReadRecord(RecordMFTMirr)
+	if err != nil {
+		return nil, 0, err
+	}
+	st, err := v.openStream(rec, AttrData, "")
+	if err != nil {
+		return nil, 0, err
+	}
+	if st.isRes {
+		return nil, 0, &RecordError{Record: RecordMFTMirr, Err: errf(ErrBadAttribute, "resident $MFTMirr")}
+	}
+	return st, st.size / v.recordSize, nil
+}
+
+// record plans writing back rec.Raw (fixups applied, edited) as MFT
+// record rec.Number: it bumps the update sequence number, re-protects a
+// copy, checks the result parses, and writes it to $MFT and, for the
+// records $MFTMirr holds, to the mirror too.
+func (p *rsPlan) record(rec *Record, what string) error {
+	raw := bytes.Clone(rec.Raw)
+	usn := UpdateSequenceNumber(raw) + 1
+	if usn == 0 || usn == 0xFFFF {
+		usn = 1
+	}
+	if err := ProtectFixups(raw, usn); err != nil {
+		return err
+	}
+	if _, err := ParseRecord(raw, rec.Number); err != nil {
+		return fmt.Errorf("ntfs: edited record %d does not parse: %w", rec.Number, err)
+	}
+	ext, err := p.v.RecordExtents(rec.Number)
+	if err != nil {
+		return err
+	}
+	if err := p.extents(ext, raw, fmt.Sprintf("MFT record %d: %s", rec.Number, what)); err != nil {
+		return err
+	}
+	mirror, n, err := p.v.rsMirror()
+	if err != nil {
+		return err
+	}
+	if int64(rec.Number) < n {
+		ext, err := mirror.extents(int64(rec.Number)*p.v.recordSize, p.v.recordSize)
+		if err != nil {
+			return err
+		}
+		return p.extents(ext, raw, fmt.Sprintf("$MFTMirr copy of record %d: %s", rec.Number, what))
+	}
+	return nil
+}
+
+// extents plans writing b over the given extents (FileOffset relative to
+// the first one).
+func (p *rsPlan) extents(ext []Extent, b []byte, what string) error {
+	if len(ext) == 0 {
+		return nil
+	}
+	base := ext[0].FileOffset
+	for _, e := range ext {
+		lo := e.FileOffset - base
+		if lo < 0 || lo+e.Length > int64(len(b)) {
+			return errf(ErrOutOfRange, "extent %+v outside %d bytes", e, len(b))
+		}
+		if err := p.add(e.VolumeOffset, b[lo:lo+e.Length], what); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rsSetNonResident rewrites non-resident attribute a of rec (in rec.Raw,
+// fixups applied) with new runs and sizes, keeping its header layout. The
+// mapping pairs may grow or shrink; later attributes move and BytesInUse
+// follows. HighestVCN becomes the end of runs minus one.
+func rsSetNonResident(rec *Record, a *Attribute, runs []Run, alloc, data, init, clusterSize int64) error {
+	le := binary.LittleEndian
+	pairs, err := EncodeRunlist(runs)
+	if err != nil {
+		return err
+	}
+	newLen := (a.RunsOffset + len(pairs) + 7) &^ 7
+	attr := make([]byte, newLen)
+	copy(attr, rec.Raw[a.Offset:a.Offset+a.RunsOffset])
+	copy(attr[a.RunsOffset:], pairs)
+	le.PutUint32(attr[offAttrLength:], uint32(newLen))
+	high := a.LowestVCN - 1
+	if n := len(runs); n > 0 {
+		high = runs[n-1].VCN + runs[n-1].Length - 1
+	}
+	le.PutUint64(attr[offAttrHighestVCN:], uint64(high))
+	le.PutUint64(attr[offAttrAllocatedSize:], uint64(alloc))
+	le.PutUint64(attr[offAttrDataSize:], uint64(data))
+	le.PutUint64(attr[offAttrInitializedSize:], uint64(init))
+	if a.Flags&(AttrFlagCompressed|AttrFlagSparse) != 0 && a.RunsOffset >= attrNonResidentHdrSize+8 {
+		var c int64
+		for _, r := range runs {
+			if !r.Sparse {
+				c += r.Length
+			}
+		}
+		le.PutUint64(attr[offAttrCompressedSize:], uint64(c*clusterSize))
+	}
+	inUse := int(le.Uint32(rec.Raw[offRecBytesInUse:]))
+	end := a.Offset + a.Length
+	grow := newLen - a.Length
+	if inUse+grow > len(rec.Raw) {
+		return &RecordError{Record: rec.Number, Offset: a.Offset, Err: errf(ErrNoSpace, "%v needs %d more bytes in a full record", a.Type, grow)}
+	}
+	tail := bytes.Clone(rec.Raw[end:inUse])
+	copy(rec.Raw[a.Offset:], attr)
+	copy(rec.Raw[a.Offset+newLen:], tail)
+	if grow < 0 {
+		clear(rec.Raw[inUse+grow : inUse])
+	}
+	le.PutUint32(rec.Raw[offRecBytesInUse:], uint32(inUse+grow))
+	return nil
+}
+
+// rsReparse parses rec.Raw again after an edit (the offsets of its
+// attributes may have moved).
+func rsReparse(rec *Record) (*Record, error) {
+	raw := bytes.Clone(rec.Raw)
+	if err := ProtectFixups(raw, UpdateSequenceNumber(raw)); err != nil {
+		return nil, err
+	}
+	return ParseRecord(raw, rec.Number)
+}
