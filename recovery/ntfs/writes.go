@@ -3,7 +3,7 @@ package ntfs
 import (
 	"bytes"
 	"encoding/binary"
-		"fmt"
+	"fmt"
 	"io"
 	"sort"
 )
