@@ -148,7 +148,7 @@ func (in *inspector) examineNTFS(p *Partition, sec *io.SectionReader) *Filesyste
 	}
 	in.vols[p.Number] = v
 	fs.ClusterSize = v.ClusterSize()
-	fs.TotalBytes = v.Size()
+	fs.TotalBytes = v.Boot.VolumeSize()
 	var errs []string
 	note := func(what string, err error) {
 		if err != nil {
