@@ -81,7 +81,7 @@ func (v *Volume) upcaseTable() ([]uint16, error) {
 			return
 		}
 		b := make([]byte, st.size)
-		if _, err := st.ReadAt(b, 0); err != nil && int64(len(b)) != st.size {
+		if err := readFull(st, b, 0); err != nil {
 			v.upErr = err
 			return
 		}
@@ -157,7 +157,7 @@ func (v *Volume) Lookup(path string) (*File, error) {
 		if err != nil {
 			return nil, &PathError{Path: path, Component: comp, Err: err}
 		}
-		if !next.InUse() || next.Sequence != ref.Sequence() || next.BaseRecord != 0 {
+		if !next.InUse() || (ref.Sequence() != 0 && next.Sequence != ref.Sequence()) || next.BaseRecord != 0 {
 			return nil, &PathError{Path: path, Component: comp, Err: errf(ErrBadIndex, "entry points to record %d seq %d, found seq %d in use %v", ref.Record(), ref.Sequence(), next.Sequence, next.InUse())}
 		}
 		rec, name = next, stored
@@ -301,7 +301,7 @@ func (v *Volume) indexBlock(ix *dirIndex, vcn int64) ([]byte, error) {
 		return nil, ierr(0, errf(ErrBadIndex, "block at byte %d past $INDEX_ALLOCATION (%d bytes)", off, ix.alloc.size))
 	}
 	b := make([]byte, ix.blockSize)
-	if _, err := ix.alloc.ReadAt(b, off); err != nil {
+	if err := readFull(ix.alloc, b, off); err != nil {
 		return nil, ierr(0, err)
 	}
 	if string(b[:4]) != "INDX" {

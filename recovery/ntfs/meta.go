@@ -115,7 +115,7 @@ func (v *Volume) ReadFile(path string, max int64) ([]byte, error) {
 		return nil, err
 	}
 	b := make([]byte, r.Size())
-	if _, err := r.ReadAt(b, 0); err != nil && !(errors.Is(err, io.EOF) && len(b) == int(r.Size())) {
+	if err := readFull(r, b, 0); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -141,7 +141,7 @@ func (v *Volume) Hibernated() (bool, error) {
 		return false, err
 	}
 	var sig [4]byte
-	if _, err := r.ReadAt(sig[:], 0); err != nil && !errors.Is(err, io.EOF) {
+	if err := readFull(r, sig[:], 0); err != nil {
 		return false, err
 	}
 	for _, s := range [...]string{"hibr", "HIBR", "wake", "WAKE"} {

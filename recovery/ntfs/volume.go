@@ -80,7 +80,7 @@ func Open(r io.ReaderAt, size int64) (*Volume, error) {
 	if size < BootSectorSize {
 		return nil, &GeometryError{Field: "PartitionSize", Value: size, Limit: BootSectorSize}
 	}
-	if _, err := v.r.ReadAt(b[:], 0); err != nil {
+	if err := readFull(v.r, b[:], 0); err != nil {
 		return nil, err
 	}
 	bs, err := ParseBootSector(b[:])
@@ -125,7 +125,7 @@ func (v *Volume) MFTRecords() uint64 { return v.mftRecords }
 
 func (v *Volume) loadMFT() error {
 	raw := make([]byte, v.recordSize)
-	if _, err := v.r.ReadAt(raw, int64(v.Boot.MFTLCN)*v.clusterSize); err != nil {
+	if err := readFull(v.r, raw, int64(v.Boot.MFTLCN)*v.clusterSize); err != nil {
 		return err
 	}
 	rec, err := parseRecordInPlace(raw, RecordMFT)
@@ -162,7 +162,7 @@ func (v *Volume) ReadRecord(n uint64) (*Record, error) {
 		return nil, &RecordError{Record: n, Err: errf(ErrBadRecord, "record number beyond the %d records of $MFT", v.mftRecords)}
 	}
 	raw := make([]byte, v.recordSize)
-	if _, err := v.mft.ReadAt(raw, int64(n)*v.recordSize); err != nil {
+	if err := readFull(v.mft, raw, int64(n)*v.recordSize); err != nil {
 		return nil, err
 	}
 	rec, err := parseRecordInPlace(raw, n)
@@ -322,7 +322,7 @@ func (v *Volume) attributeList(base *Record, a *Attribute) ([]AttrListEntry, err
 			return nil, err
 		}
 		val = make([]byte, st.size)
-		if _, err := st.ReadAt(val, 0); err != nil && err != io.EOF {
+		if err := readFull(st, val, 0); err != nil {
 			return nil, err
 		}
 	}
