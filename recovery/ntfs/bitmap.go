@@ -171,10 +171,14 @@ func (v *Volume) RangeFree(firstCluster, count int64) (bool, error) {
 //	minBytes = (LastUsedCluster + 2) * ClusterSize
 //
 // This is the formula ntfsresize applies when it prints "You might resize
-// at N bytes" (it adds one cluster for the next usable cluster and one for
-// the backup boot sector). ntfsresize, however, starts from the last
-// cluster it cannot relocate, because it can move data; its figure is
-// therefore usually smaller than this one, which assumes nothing moves.
+// at N bytes" (one cluster for the next usable cluster, one for the backup
+// boot sector), but ntfsresize starts from the last cluster it cannot
+// relocate, because it can move data; its hint is therefore never larger
+// than this limit and usually much smaller on a fresh volume, where
+// $MFTMirr and $LogFile sit mid-volume. An ntfsresize dry run at this size
+// needs no relocation, and one at this size minus a cluster does (tested).
+// The strict byte minimum is (LastUsedCluster+1)*ClusterSize plus one
+// sector; rounding to a cluster keeps partitions cluster-aligned.
 func (v *Volume) ShrinkLimit() (minBytes int64, err error) {
 	last, err := v.LastUsedCluster()
 	if err != nil {
