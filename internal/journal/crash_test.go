@@ -2,6 +2,7 @@ package journal
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -26,11 +27,11 @@ type scenario struct {
 }
 
 func fill(m *faultdev.Mem, rng *rand.Rand, off, n int64) {
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(rng.Uint32())
+	b := make([]byte, n+8)
+	for i := int64(0); i < n; i += 8 {
+		binary.LittleEndian.PutUint64(b[i:], rng.Uint64())
 	}
-	m.WriteAt(b, off)
+	m.WriteAt(b[:n], off)
 }
 
 func randBytes(rng *rand.Rand, n int) []byte {
