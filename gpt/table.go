@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"sync"
 
 	"github.com/winrepart/winrepart/mbr"
 )
@@ -44,8 +45,8 @@ func (s Source) String() string {
 type Copy struct {
 	LBA        uint64 // where the header was looked for (logical sectors)
 	Header     Header // the header as decoded; partial or zero when Err says so
-	EntryArray []byte // the raw entry array; nil when it was not read
-	SectorTail []byte // the bytes of the header's sector past HeaderSize (normally zero)
+	EntryArray []byte // the raw entry array, read-only (identical arrays share one slice); nil when not read
+	SectorTail []byte // the bytes of the header's sector past HeaderSize; nil when all zero (as they should be)
 	Err        error  // nil when this copy passed every check
 }
 
@@ -61,6 +62,16 @@ func (c *Copy) clone() *Copy {
 	d.EntryArray = cloneBytes(c.EntryArray)
 	d.SectorTail = cloneBytes(c.SectorTail)
 	return &d
+}
+
+// nonZero returns a copy of b, or nil when b is all zero.
+func nonZero(b []byte) []byte {
+	for _, x := range b {
+		if x != 0 {
+			return bytes.Clone(b)
+		}
+	}
+	return nil
 }
 
 func cloneBytes(b []byte) []byte {
@@ -141,14 +152,14 @@ func Read(r io.ReaderAt, diskSize int64, sectorSize int) (*Table, error) {
 		}
 	}
 	buf := make([]byte, sectorSize)
-	t.Primary = readCopy(r, Primary, 1, sectors, buf)
+	t.Primary = readCopy(r, Primary, 1, sectors, buf, nil)
 	backupLBA := sectors - 1
 	if t.Primary.Valid() {
 		if alt := t.Primary.Header.AlternateLBA; alt > 1 && alt < sectors {
 			backupLBA = alt
 		}
 	}
-	t.Backup = readCopy(r, Backup, backupLBA, sectors, buf)
+	t.Backup = readCopy(r, Backup, backupLBA, sectors, buf, t.Primary.EntryArray)
 
 	var use *Copy
 	switch {
@@ -172,7 +183,12 @@ func (t *Table) adopt(src Source, c *Copy) {
 	n := t.Header.arraySectors(t.SectorSize)
 	if src == Primary {
 		t.PrimaryEntryLBA = t.Header.PartitionEntryLBA
+		// Where Read looked for the backup: AlternateLBA when it lies on
+		// the disk, else the last LBA.
 		t.BackupHeaderLBA = t.Header.AlternateLBA
+		if t.Backup != nil {
+			t.BackupHeaderLBA = t.Backup.LBA
+		}
 		t.BackupEntryLBA = 0
 		if t.Backup.Valid() && t.Backup.LBA == t.BackupHeaderLBA {
 			t.BackupEntryLBA = t.Backup.Header.PartitionEntryLBA
@@ -189,17 +205,26 @@ func (t *Table) adopt(src Source, c *Copy) {
 	}
 }
 
+var zeroEntry [MinEntrySize]byte
+
 func decodeEntries(b []byte, size int) []Entry {
 	es := make([]Entry, len(b)/size)
 	for i := range es {
-		es[i].decode(b[i*size : (i+1)*size])
+		eb := b[i*size : (i+1)*size]
+		if size == MinEntrySize && [MinEntrySize]byte(eb) == zeroEntry {
+			continue // an all-zero entry decodes to the zero Entry
+		}
+		es[i].decode(eb)
 	}
 	return es
 }
 
 // readCopy reads and checks the header at lba and its entry array. buf is
 // a scratch buffer of one sector.
-func readCopy(r io.ReaderAt, src Source, lba, sectors uint64, buf []byte) *Copy {
+//
+// When same is not nil and the array read is byte-identical to it, the copy
+// shares same instead of holding a second slice.
+func readCopy(r io.ReaderAt, src Source, lba, sectors uint64, buf, same []byte) *Copy {
 	c := &Copy{LBA: lba}
 	ss := uint64(len(buf))
 	fail := func(field string, value uint64, detail string, err error) *Copy {
@@ -218,14 +243,14 @@ func readCopy(r io.ReaderAt, src Source, lba, sectors uint64, buf []byte) *Copy 
 		case errors.Is(err, ErrHeaderSize):
 			return fail("HeaderSize", uint64(h.HeaderSize), fmt.Sprintf("want 92..%d", ss), ErrHeaderSize)
 		case errors.Is(err, ErrHeaderCRC):
-			c.SectorTail = cloneBytes(buf[h.HeaderSize:])
+			c.SectorTail = nonZero(buf[h.HeaderSize:])
 			want := headerCRC(buf[:h.HeaderSize])
 			return fail("HeaderCRC32", uint64(h.HeaderCRC32), fmt.Sprintf("computed %#08x", want), ErrHeaderCRC)
 		}
 		c.Err = err
 		return c
 	}
-	c.SectorTail = cloneBytes(buf[h.HeaderSize:])
+	c.SectorTail = nonZero(buf[h.HeaderSize:])
 	if h.MyLBA != lba {
 		return fail("MyLBA", h.MyLBA, fmt.Sprintf("read at LBA %d", lba), ErrMyLBA)
 	}
@@ -255,8 +280,8 @@ func readCopy(r io.ReaderAt, src Source, lba, sectors uint64, buf []byte) *Copy 
 		return fail("PartitionEntryLBA", pe,
 			fmt.Sprintf("array LBA %d-%d, usable range %d-%d", pe, pe+n-1, h.FirstUsableLBA, h.LastUsableLBA), ErrEntryArrayOverlap)
 	}
-	arr := make([]byte, h.arrayBytes()) // bounded by MaxEntryArrayBytes above
-	if _, err := r.ReadAt(arr, int64(pe*ss)); err != nil {
+	arr, err := readArray(r, int64(pe*ss), int(h.arrayBytes()), same) // bounded by MaxEntryArrayBytes above
+	if err != nil {
 		c.Err = fmt.Errorf("gpt: reading %s entry array at LBA %d: %w", src, pe, err)
 		return c
 	}
@@ -267,12 +292,40 @@ func readCopy(r io.ReaderAt, src Source, lba, sectors uint64, buf []byte) *Copy 
 	return c
 }
 
+// scratch holds buffers for reading a backup array that usually turns out
+// identical to the primary one.
+var scratch sync.Pool
+
+// readArray reads n bytes at off. When same has n bytes and the bytes read
+// equal it, same is returned and nothing is allocated.
+func readArray(r io.ReaderAt, off int64, n int, same []byte) ([]byte, error) {
+	if same == nil || len(same) != n {
+		b := make([]byte, n)
+		_, err := r.ReadAt(b, off)
+		return b, err
+	}
+	bp, _ := scratch.Get().(*[]byte)
+	if bp == nil || cap(*bp) < n {
+		b := make([]byte, n)
+		bp = &b
+	}
+	defer scratch.Put(bp)
+	b := (*bp)[:n]
+	if _, err := r.ReadAt(b, off); err != nil {
+		return nil, err
+	}
+	if bytes.Equal(b, same) {
+		return same, nil
+	}
+	return bytes.Clone(b), nil
+}
+
 // Partitions returns the used entries in array order.
 func (t *Table) Partitions() []Partition {
 	var ps []Partition
-	for i, e := range t.Entries {
-		if e.IsUsed() {
-			ps = append(ps, Partition{Number: i + 1, Entry: e})
+	for i := range t.Entries {
+		if t.Entries[i].IsUsed() {
+			ps = append(ps, Partition{Number: i + 1, Entry: t.Entries[i]})
 		}
 	}
 	return ps
