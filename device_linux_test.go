@@ -15,33 +15,6 @@ import (
 	"github.com/winrepart/winrepart/internal/testutil"
 )
 
-// attachLoop attaches img to a free loop device with the given logical
-// sector size (0 = default) and detaches it when the test ends.
-func attachLoop(t *testing.T, img string, sector int, extra ...string) string {
-	t.Helper()
-	testutil.NeedRoot(t)
-	testutil.NeedTool(t, "losetup")
-	args := []string{"-f", "--show"}
-	if sector != 0 {
-		args = append(args, "--sector-size", strconv.Itoa(sector))
-	}
-	args = append(args, extra...)
-	out, err := testutil.RunErr("losetup", append(args, img)...)
-	if err != nil {
-		if testutil.ToolsRequired() {
-			t.Fatalf("losetup: %v\n%s", err, out)
-		}
-		t.Skipf("loop devices unavailable: %v %s", err, out)
-	}
-	dev := strings.TrimSpace(out)
-	t.Cleanup(func() {
-		if out, err := testutil.RunErr("losetup", "-d", dev); err != nil {
-			t.Errorf("losetup -d %s: %v %s", dev, err, out)
-		}
-	})
-	return dev
-}
-
 func TestBlockDeviceGeometry(t *testing.T) {
 	testutil.NeedTool(t, "blockdev")
 	for _, sector := range []int{512, 4096} {
