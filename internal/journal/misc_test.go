@@ -1,0 +1,85 @@
+package journal
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestLogger(t *testing.T) {
+	m, ops := smallDisk()
+	path := filepath.Join(t.TempDir(), "j")
+	j, err := Create(path, m, ops, CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	lg := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if err := j.Run(context.Background(), m, RunOptions{Logger: lg}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`msg="journal op" op=2 of=4 what=move`, `msg="journal checkpoint" op=3 chunk=0`, `msg="journal complete"`} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, buf.String())
+		}
+	}
+}
+
+func TestCorruptJournalFile(t *testing.T) {
+	m, ops := smallDisk()
+	path := filepath.Join(t.TempDir(), "j")
+	if _, err := Create(path, m, ops, CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	good, _ := os.ReadFile(path)
+	for name, mess := range map[string]func([]byte) []byte{
+		"short":        func(b []byte) []byte { return b[:20] },
+		"magic":        func(b []byte) []byte { b[0] = 'X'; return b },
+		"header crc":   func(b []byte) []byte { b[preambleSize+3] ^= 1; return b },
+		"data crc":     func(b []byte) []byte { b[len(b)-1] ^= 1; return b },
+		"truncated":    func(b []byte) []byte { return b[:len(b)-100] },
+		"huge header":  func(b []byte) []byte { b[offHeaderLen+3] = 0x7f; return b },
+		"version":      func(b []byte) []byte { b[offVersion] = 9; return b },
+		"empty":        func(b []byte) []byte { return nil },
+		"garbage tail": func(b []byte) []byte { return append(b, bytes.Repeat([]byte{0xff}, 100)...) },
+	} {
+		b := mess(append([]byte(nil), good...))
+		os.WriteFile(path, b, 0o600)
+		before := m.Clone()
+		_, err := Recover(context.Background(), m, path, Auto, RunOptions{})
+		switch name {
+		case "garbage tail": // a torn tail is not corruption
+			if err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+			continue
+		case "version":
+			if !errors.Is(err, ErrVersion) {
+				t.Errorf("%s: %v, want ErrVersion", name, err)
+			}
+		default:
+			var ce *CorruptError
+			if !errors.Is(err, ErrCorrupt) || !errors.As(err, &ce) {
+				t.Errorf("%s: %v, want CorruptError", name, err)
+			}
+		}
+		if m.FirstDiff(before) >= 0 {
+			t.Errorf("%s: a corrupt journal wrote to the device", name)
+		}
+	}
+}
+
+func TestStrings(t *testing.T) {
+	got := []string{Auto.String(), RollForward.String(), RollBack.String(), Mode(9).String(),
+		RolledForward.String(), RolledBack.String(), AlreadyComplete.String(), AlreadyRolledBack.String(),
+		ContentOld.String(), ContentMixed.String(), Content(0).String()}
+	want := "auto roll-forward roll-back Mode(9) rolled forward rolled back already complete already rolled back old mixed Content(0)"
+	if strings.Join(got, " ") != want {
+		t.Errorf("got %q", strings.Join(got, " "))
+	}
+}
