@@ -23,6 +23,12 @@ func (f *fileDev) SectorSize() int { return 512 }
 // the right through the journal (4 MiB chunks, real fsyncs) and, in the
 // same run, with dd bs=4M conv=notrunc over the same region.
 func BenchmarkCopy1GiB(b *testing.B) {
+	for _, every := range []int64{DefaultSyncEveryBytes, 256 * mib} {
+		b.Run(fmt.Sprintf("sync-every-%dMiB", every/mib), func(b *testing.B) { benchCopy(b, every) })
+	}
+}
+
+func benchCopy(b *testing.B, every int64) {
 	const region = 1 << 30
 	dir := b.TempDir()
 	img := filepath.Join(dir, "disk.img")
@@ -52,7 +58,7 @@ func BenchmarkCopy1GiB(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := j.Run(context.Background(), dev, RunOptions{}); err != nil {
+		if err := j.Run(context.Background(), dev, RunOptions{SyncEveryBytes: every}); err != nil {
 			b.Fatal(err)
 		}
 		jTime += time.Since(t0)

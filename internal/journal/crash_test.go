@@ -201,6 +201,9 @@ func TestCrashMatrix(t *testing.T) {
 	points, recoveries := 0, 0
 	for _, f := range []fault{faultStop, faultTear, faultLose} {
 		for k := 0; k <= n; k++ {
+			if testing.Short() && k%3 != 0 && k != n {
+				continue
+			}
 			m, path, hit := s.crashed(t, dir, f, k, spans)
 			if !hit {
 				if k < n {
@@ -280,7 +283,11 @@ func TestCrashDuringRecovery(t *testing.T) {
 	// First crashes at every 4th write (so both copies and the writes
 	// around them are covered), then a second crash at every write of the
 	// recovery, cycling through the fault kinds to keep the test fast.
-	for k := 0; k < n; k += 4 {
+	step := 4
+	if testing.Short() {
+		step = 9
+	}
+	for k := 0; k < n; k += step {
 		for _, f := range []fault{faultStop, faultLose} {
 			m, path, _ := s.crashed(t, dir, f, k, spans)
 			for _, mode := range []Mode{Auto, RollForward} {
