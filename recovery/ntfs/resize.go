@@ -108,7 +108,11 @@ type ResizeOptions struct {
 	// AllowDirty resizes a volume that is already marked dirty.
 	AllowDirty bool
 	// ResetLogFile fills $LogFile with 0xFF bytes, as ntfsresize does.
-	// The default keeps a clean log (see the package documentation).
+	// The default keeps the log: resizing refuses any log that is not
+	// clean, a clean log has nothing to replay and names no cluster past
+	// the end, and leaving it avoids rewriting up to 64 MiB (and holding
+	// it twice in the Write list); chkdsk, run because of the dirty flag,
+	// checks the volume anyway.
 	ResetLogFile bool
 }
 
