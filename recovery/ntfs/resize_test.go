@@ -359,3 +359,31 @@ func TestShrinkRefusesTailInUse(t *testing.T) {
 		t.Errorf("PlanShrink at the limit %d: %v", min, err)
 	}
 }
+
+// TestResizeWindowsSample shrinks the Windows-formatted sample to its
+// limit, then grows it back by 4 MiB, checking each result with the
+// reference tools.
+func TestResizeWindowsSample(t *testing.T) {
+	testutil.NeedTool(t, "ntfsresize", "ntfsinfo", "ntfscat")
+	b := sampleBytes(t, "ntfs-windows.img.xz")
+	img := filepath.Join(t.TempDir(), "win.img")
+	if err := os.WriteFile(img, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := rsContent{img: img, files: map[string]string{}}
+	size := int64(len(b))
+	limit, err := openImage(t, img).ShrinkLimit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if limit >= size {
+		t.Skipf("sample cannot shrink (limit %d, size %d)", limit, size)
+	}
+	rsApply(t, img, size, limit, func(v *Volume) ([]Write, error) { return v.PlanShrink(limit, DefaultResizeOptions()) })
+	rsCheck(t, c, img, limit/512-1)
+	grown := limit + 4<<20
+	opts := DefaultResizeOptions()
+	opts.AllowDirty = true // our shrink set it
+	rsApply(t, img, grown, grown, func(v *Volume) ([]Write, error) { return v.PlanGrow(grown, opts) })
+	rsCheck(t, c, img, grown/512-1)
+}
