@@ -1,6 +1,9 @@
 package planner
 
-import "github.com/winrepart/winrepart/recovery"
+import (
+	"github.com/winrepart/winrepart/recovery"
+	"github.com/winrepart/winrepart/winre"
+)
 
 // Sizes used by the defaults.
 const (
@@ -10,65 +13,35 @@ const (
 	// DefaultMinFreeBytes is the free space Microsoft asks for in the
 	// WinRE partition before KB5034441 and later WinRE servicing (250 MB,
 	// taken as 250 MiB).
-	DefaultMinFreeBytes = 250 * MiB
-	// DefaultGrowthPercent is how much larger than today's winre.wim the
-	// next one is assumed to be.
-	DefaultGrowthPercent = 25
-	// DefaultFloorBytes is the margin ReAgentc keeps beyond the size of a
-	// new winre.wim (52 MiB, from its logs and Microsoft's documentation).
-	DefaultFloorBytes = 52 * MiB
+	DefaultMinFreeBytes = winre.MinFreeKB5034441
 	// DefaultAlignBytes is the alignment of every boundary a plan chooses.
 	DefaultAlignBytes = 1 * MiB
 )
 
 // Policy is the sizing policy: how much free space the WinRE filesystem
-// must have once the plan is applied.
-//
-// RequiredFreeBytes(wim) = max(MinFreeBytes, ceil(wim*GrowthPercent/100) +
-// FloorBytes). The second term is the room for the next winre.wim, which
-// replaces today's and is assumed GrowthPercent larger, plus the margin
-// ReAgentc insists on. With the defaults:
-//
-//	winre.wim 500 MiB (Windows 10):  max(250, 125+52) = 250 MiB free
-//	winre.wim 822 MiB (Windows 11):  max(250, 205.5+52) = 257.5 MiB free
-//	winre.wim 1 GiB:                 max(250, 256+52) = 308 MiB free
-type Policy struct {
-	// MinFreeBytes is the least free space accepted (default 250 MiB).
-	MinFreeBytes int64
-	// GrowthPercent is the assumed growth of the next winre.wim over
-	// today's, in percent (default 25).
-	GrowthPercent int64
-	// FloorBytes is ReAgentc's margin beyond the new image (default 52 MiB).
-	FloorBytes int64
-}
+// must have once the plan is applied. It is winre's policy, so that
+// inspection, planning and the sizing arithmetic agree; see
+// [winre.Policy.RequiredFreeBytes] for the formula and worked numbers.
+type Policy = winre.Policy
 
-// DefaultPolicy returns the policy described on [Policy].
-func DefaultPolicy() Policy {
-	return Policy{MinFreeBytes: DefaultMinFreeBytes, GrowthPercent: DefaultGrowthPercent, FloorBytes: DefaultFloorBytes}
-}
+// DefaultPolicy returns winre's default policy: 250 MiB free, room for a
+// winre.wim 25% larger than today's plus ReAgentc's 52 MiB margin.
+func DefaultPolicy() Policy { return winre.DefaultPolicy() }
 
-// RequiredFreeBytes returns the free space the WinRE filesystem needs for
-// a winre.wim of wimBytes bytes (see [Policy]). Zero fields of p take
-// their defaults; a negative wimBytes counts as zero.
-func (p Policy) RequiredFreeBytes(wimBytes int64) int64 {
-	p = p.withDefaults()
-	if wimBytes < 0 {
-		wimBytes = 0
-	}
-	growth := (wimBytes*p.GrowthPercent + 99) / 100
-	return max(p.MinFreeBytes, growth+p.FloorBytes)
-}
-
-func (p Policy) withDefaults() Policy {
+// policyWithDefaults fills the zero fields of p from DefaultPolicy.
+func policyWithDefaults(p Policy) Policy {
 	d := DefaultPolicy()
 	if p.MinFreeBytes <= 0 {
 		p.MinFreeBytes = d.MinFreeBytes
 	}
-	if p.GrowthPercent <= 0 {
-		p.GrowthPercent = d.GrowthPercent
+	if p.WIMGrowthPercent <= 0 {
+		p.WIMGrowthPercent = d.WIMGrowthPercent
 	}
-	if p.FloorBytes <= 0 {
-		p.FloorBytes = d.FloorBytes
+	if p.AlignBytes <= 0 {
+		p.AlignBytes = d.AlignBytes
+	}
+	if p.MaxWinREBytes <= 0 {
+		p.MaxWinREBytes = d.MaxWinREBytes
 	}
 	return p
 }
@@ -100,7 +73,7 @@ type Options struct {
 
 // resolved returns o with every default filled in for layout l.
 func (o Options) resolved(l *recovery.Layout) Options {
-	o.Policy = o.Policy.withDefaults()
+	o.Policy = policyWithDefaults(o.Policy)
 	if o.MinFreeBytes > 0 {
 		o.Policy.MinFreeBytes = o.MinFreeBytes
 	}

@@ -20,19 +20,20 @@ func ExamplePolicy_TargetPartitionBytes() {
 	}
 	v := p.Check(s)
 	fmt.Println("meets KB5034441:", v.MeetsKB5034441)
-	// 420 MiB grown by 25% = 525 MiB; + 52 MiB = 577 MiB > 250 MiB.
+	// A WIM 25% larger replaces today's: 105 MiB + 52 MiB < 250 MiB, so the
+	// KB5034441 minimum decides.
 	fmt.Println("required free MiB:", v.RequiredFreeBytes/winre.MiB)
 	fmt.Println("short by MiB:", v.ShortByBytes/winre.MiB)
-	// 434 MiB used + 577 MiB free = 1011 MiB; growing by 482 MiB adds
-	// 123,392 clusters of 4 KiB, whose $Bitmap bits take 15,424 bytes = 4
+	// 434 MiB used + 250 MiB free = 684 MiB; growing by 155 MiB adds
+	// 39,680 clusters of 4 KiB, whose $Bitmap bits take 4,960 bytes = 2
 	// clusters; + 1 cluster for the backup boot sector; then 1 MiB
-	// alignment: 1012 MiB.
+	// alignment: 685 MiB.
 	fmt.Println("target MiB:", p.TargetPartitionBytes(s, 4096)/winre.MiB)
 	// Output:
 	// meets KB5034441: false
-	// required free MiB: 577
-	// short by MiB: 482
-	// target MiB: 1012
+	// required free MiB: 250
+	// short by MiB: 155
+	// target MiB: 685
 }
 
 func ExampleParseReAgent() {

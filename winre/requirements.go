@@ -125,12 +125,20 @@ func (p Policy) grownWIM(wimBytes int64) int64 {
 // RequiredFreeBytes returns the free space, in bytes, the policy asks of a
 // partition holding a winre.wim of wimBytes bytes:
 //
-//	max(MinFreeBytes, ReAgentcFloor(wimBytes grown by WIMGrowthPercent))
+//	max(MinFreeBytes, ReAgentcFloor(wimBytes grown by WIMGrowthPercent) - wimBytes)
 //
-// The free space is counted with the current WIM still in place, so an
-// update that writes the new image beside the old one still fits.
+// The free space is counted with today's WIM in place. ReAgentc installs a
+// WIM into an emptied WindowsRE folder (reagentc /disable moves the old one
+// to C: first), so a WIM WIMGrowthPercent larger replaces today's and needs
+// its growth plus ReAgentc's 52 MiB margin on top of today's free space.
+// The KB5034441 minimum dominates for every WIM below about 790 MiB:
+//
+//	winre.wim 420 MiB: max(250, 105 + 52)   = 250 MiB free
+//	winre.wim 822 MiB: max(250, 205.5 + 52) = 257.5 MiB free
+//	winre.wim 1 GiB:   max(250, 256 + 52)   = 308 MiB free
 func (p Policy) RequiredFreeBytes(wimBytes int64) int64 {
-	return max(p.MinFreeBytes, MinFreeKB5034441, ReAgentcFloor(p.grownWIM(wimBytes)))
+	wimBytes = max(0, wimBytes)
+	return max(p.MinFreeBytes, ReAgentcFloor(p.grownWIM(wimBytes))-wimBytes)
 }
 
 // Check compares a partition's status with the requirements.

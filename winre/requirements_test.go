@@ -16,13 +16,16 @@ func TestPolicyCheck(t *testing.T) {
 		reasons []string // substrings, one per reason
 	}{
 		{name: "win10-529MiB", s: Status{PartitionBytes: 529 * MiB, FreeBytes: 95 * MiB, WIMBytes: 420 * MiB},
-			want:    Verdict{MeetsReAgentc: true, RequiredFreeBytes: 577 * MiB, ShortByBytes: 482 * MiB},
-			reasons: []string{"KB5034441 needs 250.0 MiB", "policy asks 577.0 MiB"}},
+			want:    Verdict{MeetsReAgentc: true, RequiredFreeBytes: 250 * MiB, ShortByBytes: 155 * MiB},
+			reasons: []string{"KB5034441 needs 250.0 MiB", "policy asks 250.0 MiB"}},
 		{name: "reagentc-fails", s: Status{PartitionBytes: 500 * MiB, FreeBytes: 20 * MiB, WIMBytes: 470 * MiB},
 			want:    Verdict{}, // filled in below
 			reasons: []string{"KB5034441", "ReAgentc needs", "policy"}},
 		{name: "plenty", s: Status{PartitionBytes: 1500 * MiB, FreeBytes: 1000 * MiB, WIMBytes: 400 * MiB},
-			want: Verdict{MeetsKB5034441: true, MeetsReAgentc: true, MeetsPolicy: true, RequiredFreeBytes: 552 * MiB}},
+			want: Verdict{MeetsKB5034441: true, MeetsReAgentc: true, MeetsPolicy: true, RequiredFreeBytes: 250 * MiB}},
+		{name: "1GiB-wim-growth-wins", s: Status{PartitionBytes: 1500 * MiB, FreeBytes: 300 * MiB, WIMBytes: 1024 * MiB},
+			want:    Verdict{MeetsKB5034441: true, MeetsReAgentc: true, RequiredFreeBytes: 308 * MiB, ShortByBytes: 8 * MiB},
+			reasons: []string{"policy asks 308.0 MiB"}},
 		{name: "small-wim-min-free-wins", s: Status{PartitionBytes: 600 * MiB, FreeBytes: 260 * MiB, WIMBytes: 100 * MiB},
 			want: Verdict{MeetsKB5034441: true, MeetsReAgentc: true, MeetsPolicy: true, RequiredFreeBytes: 250 * MiB}},
 		{name: "exactly-250", s: Status{PartitionBytes: 600 * MiB, FreeBytes: 250 * MiB, WIMBytes: 0},
@@ -34,9 +37,10 @@ func TestPolicyCheck(t *testing.T) {
 			want:    Verdict{RequiredFreeBytes: 250 * MiB},
 			reasons: []string{"inconsistent status"}},
 	}
-	// The second case: 470 MiB grown 25% = 587.5 MiB; + 52 = 639.5 MiB.
-	tests[1].want.RequiredFreeBytes = 470*MiB + (470*MiB*25+99)/100 + 52*MiB
-	tests[1].want.ShortByBytes = tests[1].want.RequiredFreeBytes - 20*MiB
+	// The second case: 470 MiB grown 25% needs 117.5 + 52 MiB more than
+	// today's WIM, below the 250 MiB minimum.
+	tests[1].want.RequiredFreeBytes = 250 * MiB
+	tests[1].want.ShortByBytes = 230 * MiB
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			got := p.Check(tc.s)
@@ -65,11 +69,12 @@ func TestTargetPartitionBytes(t *testing.T) {
 		cluster int64
 		want    int64
 	}{
-		{name: "worked-example", s: Status{PartitionBytes: 529 * MiB, FreeBytes: 95 * MiB, WIMBytes: 420 * MiB}, cluster: 4096, want: 1012 * MiB},
+		{name: "worked-example", s: Status{PartitionBytes: 529 * MiB, FreeBytes: 95 * MiB, WIMBytes: 420 * MiB}, cluster: 4096, want: 685 * MiB},
 		{name: "already-big-enough", s: Status{PartitionBytes: 1500 * MiB, FreeBytes: 1000 * MiB, WIMBytes: 400 * MiB}, cluster: 4096, want: 1500 * MiB},
 		{name: "empty-partition", s: Status{PartitionBytes: 100 * MiB, FreeBytes: 90 * MiB}, cluster: 4096, want: 261 * MiB},
-		{name: "unknown-cluster", s: Status{PartitionBytes: 529 * MiB, FreeBytes: 95 * MiB, WIMBytes: 420 * MiB}, cluster: 0, want: 1012 * MiB},
-		{name: "win11-wim", s: Status{PartitionBytes: 750 * MiB, FreeBytes: 60 * MiB, WIMBytes: 680 * MiB}, cluster: 4096, want: 1593 * MiB},
+		{name: "unknown-cluster", s: Status{PartitionBytes: 529 * MiB, FreeBytes: 95 * MiB, WIMBytes: 420 * MiB}, cluster: 0, want: 685 * MiB},
+		{name: "win11-wim", s: Status{PartitionBytes: 750 * MiB, FreeBytes: 60 * MiB, WIMBytes: 680 * MiB}, cluster: 4096, want: 941 * MiB},
+		{name: "1GiB-wim", s: Status{PartitionBytes: 1100 * MiB, FreeBytes: 50 * MiB, WIMBytes: 1024 * MiB}, cluster: 4096, want: 1359 * MiB},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
