@@ -4,12 +4,14 @@
 //
 // Usage:
 //
-//	winrefix inspect [--json] [--sector-size N] [PATH]
+//	winrefix inspect [--json] [--sector-size N] [--table-only] [PATH]
+//	winrefix plan [--json] [--min-free SIZE] [--size SIZE] [PATH]
+//	winrefix script [--format powershell|diskpart] [PATH]
 //
-// With no PATH, inspect works on an embedded sample Windows disk image.
+// With no PATH, commands work on an embedded sample Windows disk image.
 //
 // Exit status: 0 success, 1 failure (e.g. no readable partition table), 2
-// usage error.
+// usage error, 3 plan refused.
 package main
 
 import (
@@ -49,6 +51,8 @@ var commands []command
 func init() {
 	commands = []command{
 		{"inspect", "print the partition table, roles, filesystem facts and the WinRE verdict", runInspect},
+		{"plan", "print the plan that gives WinRE room (a dry run), or why there is none", runPlan},
+		{"script", "print the same decision as a Windows-side PowerShell or diskpart script", runScript},
 	}
 }
 

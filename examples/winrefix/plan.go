@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/winrepart/winrepart/planner"
+	"github.com/winrepart/winrepart/recovery"
+)
+
+// parseSize reads a size such as "250M", "1G", "300MiB", "262144000" (bytes).
+// Units are binary: K/KiB, M/MiB, G/GiB, T/TiB; "MB" and "GB" are accepted
+// as the same binary units, as diskpart uses them.
+func parseSize(s string) (int64, error) {
+	t := strings.TrimSpace(strings.ToUpper(s))
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{
+		{"TIB", 1 << 40}, {"GIB", 1 << 30}, {"MIB", 1 << 20}, {"KIB", 1 << 10},
+		{"TB", 1 << 40}, {"GB", 1 << 30}, {"MB", 1 << 20}, {"KB", 1 << 10},
+		{"T", 1 << 40}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}, {"B", 1},
+	} {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("bad size %q: want a number with an optional unit (K, M, G, T)", s)
+	}
+	if n > (1<<62)/mult {
+		return 0, fmt.Errorf("size %q is too large", s)
+	}
+	return n * mult, nil
+}
+
+// sizeFlag is a flag.Value holding a byte count.
+type sizeFlag struct{ bytes int64 }
+
+func (f *sizeFlag) String() string {
+	if f == nil || f.bytes == 0 {
+		return ""
+	}
+	return strconv.FormatInt(f.bytes, 10)
+}
+
+func (f *sizeFlag) Set(s string) error {
+	n, err := parseSize(s)
+	if err != nil {
+		return err
+	}
+	f.bytes = n
+	return nil
+}
+
+// planFlags are the flags shared by plan, script and apply.
+type planFlags struct {
+	minFree    sizeFlag
+	size       sizeFlag
+	allowDirty bool
+	sectorSize int
+}
+
+func (pf *planFlags) register(fs *flag.FlagSet) {
+	fs.Var(&pf.minFree, "min-free", "free space WinRE must have after the fix (default 250M)")
+	fs.Var(&pf.size, "size", "explicit WinRE partition size (default: the sizing policy's)")
+	fs.BoolVar(&pf.allowDirty, "allow-dirty", false, "plan changes to volumes whose NTFS dirty flag is set")
+	fs.IntVar(&pf.sectorSize, "sector-size", 0, "logical sector size in bytes for images (0: detect)")
+}
+
+func (pf *planFlags) options() planner.Options {
+	return planner.Options{MinFreeBytes: pf.minFree.bytes, TargetWinREBytes: pf.size.bytes, AllowDirty: pf.allowDirty}
+}
+
+func (pf *planFlags) check() error {
+	if pf.sectorSize != 0 && pf.sectorSize != 512 && pf.sectorSize != 4096 {
+		return usagef("--sector-size must be 512 or 4096")
+	}
+	return nil
+}
+
+// inspectPath opens path read-only and inspects it.
+func inspectPath(ctx context.Context, path string, sectorSize int) (*recovery.Layout, error) {
+	dev, err := openDevice(path, sectorSize, false)
+	if err != nil {
+		return nil, err
+	}
+	defer dev.Close()
+	return recovery.Inspect(ctx, dev, recovery.Options{})
+}
+
+func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
+	fs := newFlags("plan", stderr)
+	var pf planFlags
+	pf.register(fs)
+	asJSON := fs.Bool("json", false, "print the plan as JSON")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: winrefix plan [--json] [--min-free SIZE] [--size SIZE] [--allow-dirty] [PATH]")
+		fs.PrintDefaults()
+	}
+	operands, err := parseFlags(fs, args)
+	if err != nil {
+		return exitUsage, err
+	}
+	if err := pf.check(); err != nil {
+		return exitUsage, err
+	}
+	path, cleanup, err := target(operands, stderr)
+	if err != nil {
+		return exitFailed, err
+	}
+	defer cleanup()
+	l, err := inspectPath(ctx, path, pf.sectorSize)
+	if err != nil {
+		return exitFailed, err
+	}
+	p := planner.New(l, pf.options())
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(p); err != nil {
+			return exitFailed, err
+		}
+	} else {
+		fmt.Fprint(stdout, p.String())
+	}
+	if p.Refused {
+		return exitRefused, nil
+	}
+	return exitOK, nil
+}
+
+func runScript(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
+	fs := newFlags("script", stderr)
+	var pf planFlags
+	pf.register(fs)
+	format := fs.String("format", "powershell", "script format: powershell or diskpart")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: winrefix script [--format powershell|diskpart] [--min-free SIZE] [--size SIZE] [PATH]")
+		fs.PrintDefaults()
+	}
+	operands, err := parseFlags(fs, args)
+	if err != nil {
+		return exitUsage, err
+	}
+	if err := pf.check(); err != nil {
+		return exitUsage, err
+	}
+	if *format != "powershell" && *format != "diskpart" {
+		return exitUsage, usagef("--format must be powershell or diskpart")
+	}
+	path, cleanup, err := target(operands, stderr)
+	if err != nil {
+		return exitFailed, err
+	}
+	defer cleanup()
+	l, err := inspectPath(ctx, path, pf.sectorSize)
+	if err != nil {
+		return exitFailed, err
+	}
+	p := planner.New(l, pf.options())
+	if *format == "diskpart" {
+		fmt.Fprint(stdout, p.DiskpartScript())
+	} else {
+		fmt.Fprint(stdout, p.PowerShellScript())
+	}
+	return exitOK, nil
+}
