@@ -83,3 +83,38 @@ func TestStrings(t *testing.T) {
 		t.Errorf("got %q", strings.Join(got, " "))
 	}
 }
+
+func TestBusy(t *testing.T) {
+	m, ops := smallDisk()
+	path := filepath.Join(t.TempDir(), "j")
+	j, err := Create(path, m, ops, CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := j.openRW()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Run(context.Background(), m, RunOptions{}); !errors.Is(err, ErrBusy) {
+		t.Errorf("Run while the journal is locked: %v, want ErrBusy", err)
+	}
+	f.Close()
+	if err := j.Run(context.Background(), m, RunOptions{}); err != nil {
+		t.Errorf("Run after unlock: %v", err)
+	}
+}
+
+// TestMixedByDeviceSector: a region that starts mid-sector is judged by
+// whole device sectors.
+func TestMixedByDeviceSector(t *testing.T) {
+	j := &Journal{sector: 512}
+	o := &op{off: 300, length: 1024, oldB: bytes.Repeat([]byte{1}, 1024), newB: bytes.Repeat([]byte{2}, 1024)}
+	b := append(bytes.Repeat([]byte{2}, 212), bytes.Repeat([]byte{1}, 812)...) // first device sector new
+	if c := j.content(o, b); c != ContentMixed {
+		t.Errorf("got %v, want mixed", c)
+	}
+	b[300] = 2 // inside the second device sector, which is otherwise old
+	if c := j.content(o, b); c != ContentOther {
+		t.Errorf("got %v, want other", c)
+	}
+}

@@ -118,6 +118,9 @@ var (
 	// ErrIrreversible reports a roll back asked for after a step that
 	// cannot be undone began.
 	ErrIrreversible = errors.New("journal: cannot roll back")
+	// ErrBusy reports a journal file another process (or another Journal
+	// value) is running or recovering.
+	ErrBusy = errors.New("journal: journal file is in use")
 	// ErrRolledBack reports an attempt to run a journal that was rolled
 	// back, or whose roll back began.
 	ErrRolledBack = errors.New("journal: journal was rolled back")

@@ -136,11 +136,15 @@ func (j *Journal) content(o *op, b []byte) Content {
 	case o.oldSum:
 		return ContentOld
 	}
-	for p := 0; p < len(b); p += j.sector {
-		q := min(p+j.sector, len(b))
+	// Sectors are the unit a disk writes atomically, so compare whole
+	// device sectors (the first and last ones may be partial).
+	ss := int64(j.sector)
+	for p := 0; p < len(b); {
+		q := min(int((o.off+int64(p))/ss*ss+ss-o.off), len(b))
 		if !bytes.Equal(b[p:q], o.oldB[p:q]) && !bytes.Equal(b[p:q], o.newB[p:q]) {
 			return ContentOther
 		}
+		p = q
 	}
 	return ContentMixed
 }
@@ -240,8 +244,9 @@ func (r *runner) checkpoint(i int, k int64, extra ...record) error {
 	return r.j.appendRecords(r.f, append([]record{{kind: recCheckpoint, op: uint32(i), chunk: uint64(k)}}, extra...)...)
 }
 
-// openRW opens the journal file for appending records, dropping any torn
-// tail so that stale bytes can never pass for a later record.
+// openRW opens and locks the journal file for appending records, dropping
+// any torn tail so that stale bytes can never pass for a later record.
+// The lock is released when the file is closed.
 func (j *Journal) openRW() (*os.File, error) {
 	if j.path == "" {
 		return nil, fmt.Errorf("journal: journal has no path")
@@ -249,6 +254,10 @@ func (j *Journal) openRW() (*os.File, error) {
 	f, err := os.OpenFile(j.path, os.O_RDWR, 0)
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
+	}
+	if err := lockFile(f); err != nil {
+		f.Close()
+		return nil, err
 	}
 	if err := f.Truncate(j.recEnd); err != nil {
 		f.Close()

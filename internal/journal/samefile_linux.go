@@ -45,3 +45,14 @@ func dirOnBlockDevice(dir string, dev os.FileInfo) (bool, error) {
 
 func major(d uint64) uint64 { return (d>>8)&0xfff | (d>>32)&^0xfff }
 func minor(d uint64) uint64 { return d&0xff | (d>>12)&^0xff }
+
+// lockFile takes an exclusive, non-blocking flock on f.
+func lockFile(f *os.File) error {
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		if err == syscall.EWOULDBLOCK {
+			return fmt.Errorf("%w: %s", ErrBusy, f.Name())
+		}
+		return fmt.Errorf("journal: locking %s: %w", f.Name(), err)
+	}
+	return nil
+}
