@@ -306,17 +306,18 @@ func (j *Journal) numChunks(o *op) int64 {
 	return (o.length + c - 1) / c
 }
 
-// chunkRange returns chunk k of a Copy as a range relative to its source.
-// Copies toward lower offsets go low to high; copies toward higher offsets
-// go high to low.
+// chunkRange returns chunk k (in copy order) of a Copy as a range
+// relative to its source. The chunks are the cells of one grid of chunk
+// size starting at the source (the last cell may be short). Copies toward
+// lower offsets visit them low to high, copies toward higher offsets high
+// to low.
 func (j *Journal) chunkRange(o *op, k int64) (lo, hi int64) {
 	c := j.chunkSize(o)
-	if o.dst < o.src {
-		lo = k * c
-		return lo, min(lo+c, o.length)
+	if o.dst > o.src {
+		k = j.numChunks(o) - 1 - k
 	}
-	hi = o.length - k*c
-	return max(hi-c, 0), hi
+	lo = k * c
+	return lo, min(lo+c, o.length)
 }
 
 // appendRecords writes records at the end of the log and syncs the file.
