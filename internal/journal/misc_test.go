@@ -118,3 +118,29 @@ func TestMixedByDeviceSector(t *testing.T) {
 		t.Errorf("got %v, want other", c)
 	}
 }
+
+// TestCompleteThenChanged: a disk that changed after the journal finished
+// is reported as already complete, with the changed region visible.
+func TestCompleteThenChanged(t *testing.T) {
+	m, ops := smallDisk()
+	path := filepath.Join(t.TempDir(), "j")
+	j, err := Create(path, m, ops, CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Run(context.Background(), m, RunOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	m.WriteAt([]byte("Windows booted"), 512)
+	before := m.Clone()
+	res, err := Recover(context.Background(), m, path, Auto, RunOptions{})
+	if err != nil || res.Action != AlreadyComplete {
+		t.Fatalf("%v, %v", res.Action, err)
+	}
+	if got := res.Before.Regions[0].Content; got != ContentOther {
+		t.Errorf("changed region reported as %v", got)
+	}
+	if m.FirstDiff(before) >= 0 {
+		t.Error("recovery wrote to a completed disk")
+	}
+}

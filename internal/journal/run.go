@@ -65,7 +65,9 @@ type State struct {
 // the device has another size or sector size, or when a checked region
 // holds something the progress log does not allow: before its op started
 // it must hold the old bytes, once its op is durably done the new bytes,
-// and while its op is in flight old, new or a sector-wise mix.
+// and while its op is in flight old, new or a sector-wise mix. The regions
+// of a complete or rolled back journal are reported but not judged:
+// nothing is left to write, and the disk may have changed since.
 func (j *Journal) State(dev Device) (State, error) {
 	if dev.Size() != j.devSize {
 		return State{}, &MismatchError{Field: "size", Op: -1, Want: fmt.Sprint(j.devSize), Got: fmt.Sprint(dev.Size())}
@@ -95,14 +97,12 @@ func (j *Journal) State(dev Device) (State, error) {
 		}
 		r := Region{Op: i, What: o.what, Offset: o.off, Length: o.length, Content: j.content(o, b), Checked: excl[i]}
 		st.Regions = append(st.Regions, r)
-		if !r.Checked {
+		if !r.Checked || l.complete || l.rolledBack {
 			continue
 		}
 		var allowed []Content
 		switch {
-		case l.complete:
-			allowed = []Content{ContentNew}
-		case l.rolledBack, i > l.lastStarted:
+		case i > l.lastStarted:
 			allowed = []Content{ContentOld}
 		case i < l.cpOp && !l.rollingBack:
 			allowed = []Content{ContentNew}
