@@ -53,6 +53,8 @@ func init() {
 		{"inspect", "print the partition table, roles, filesystem facts and the WinRE verdict", runInspect},
 		{"plan", "print the plan that gives WinRE room (a dry run), or why there is none", runPlan},
 		{"script", "print the same decision as a Windows-side PowerShell or diskpart script", runScript},
+		{"apply", "apply the plan behind a journal (--yes), then verify", runApply},
+		{"recover", "finish or undo an interrupted apply from its journal", runRecover},
 	}
 }
 

@@ -1,0 +1,267 @@
+package winrepart
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/winrepart/winrepart/internal/journal"
+	"github.com/winrepart/winrepart/planner"
+	"github.com/winrepart/winrepart/recovery"
+)
+
+// Errors of the executor. Errors returned by Apply and Recover wrap one of
+// these, or the error of the package that failed (journal, ntfs, planner).
+var (
+	// ErrRefused is returned for a refused plan: nothing is written.
+	ErrRefused = errors.New("winrepart: the plan is refused")
+	// ErrChanged means the disk no longer matches the plan's preconditions
+	// (it changed since it was planned): nothing is written.
+	ErrChanged = errors.New("winrepart: the disk changed since it was planned")
+	// ErrNotWritable means the device was opened read-only.
+	ErrNotWritable = errors.New("winrepart: device not opened for writing")
+	// ErrUnsupportedStep means the plan holds a step this executor cannot
+	// carry out (e.g. patching the BCD of an MBR disk): nothing is written.
+	ErrUnsupportedStep = errors.New("winrepart: plan step not supported offline")
+	// ErrReAgentPatch means ReAgent.xml cannot be patched in place (the new
+	// offset has more digits than the file has room for): nothing is
+	// written.
+	ErrReAgentPatch = errors.New("winrepart: ReAgent.xml cannot be patched in place")
+	// ErrVerify means the disk, after the change, does not look like the
+	// plan said it would. The journal is complete; the disk holds the
+	// plan's bytes, so this points at a bug or a concurrent writer.
+	ErrVerify = errors.New("winrepart: the result does not match the plan")
+	// ErrJournalPath means no journal path was given.
+	ErrJournalPath = errors.New("winrepart: a journal path is required")
+)
+
+// Progress reports how far Apply or Recover is.
+type Progress struct {
+	Step       string // what is being done now
+	Op, Ops    int    // index of the current journal operation, and their number
+	BytesDone  int64  // bytes written or copied so far
+	BytesTotal int64  // bytes to write or copy in all
+}
+
+// ApplyOptions tune Apply.
+type ApplyOptions struct {
+	// JournalPath is where the journal is written; required. It must not be
+	// on the device being changed (for an image, beside the image is fine).
+	// An existing file there is refused: recover or remove it first.
+	JournalPath string
+	// Progress, when set, is called as the work advances.
+	Progress func(Progress)
+	// Logger, when set, receives a structured record per step.
+	Logger *slog.Logger
+	// Inspect tunes the inspections before and after (the sizing policy
+	// should match the one the plan was made with).
+	Inspect recovery.Options
+	// KeepClean leaves the NTFS dirty flag alone when resizing. By default
+	// it is set, as ntfsresize does, so Windows checks both volumes with
+	// chkdsk at the next boot.
+	KeepClean bool
+}
+
+// ApplyResult is what Apply did.
+type ApplyResult struct {
+	// Before and After are the disk as inspected before and after.
+	Before, After *recovery.Layout
+	// Ops is the number of journaled operations, BytesWritten the bytes of
+	// metadata written and BytesCopied the bytes of data moved.
+	Ops                       int
+	BytesWritten, BytesCopied int64
+	// Warnings are things that went wrong without undoing the change (e.g.
+	// the kernel could not re-read the partition table of a busy device).
+	Warnings []string
+}
+
+// writable is a Device whose WriteAt is known to work: Image and
+// BlockDevice say so with Writable.
+type writable interface{ Writable() bool }
+
+// Apply carries out a plan on dev behind a journal: it inspects dev again
+// and refuses (writing nothing) when the plan's preconditions no longer
+// hold; computes every write the plan needs and stores them, with the bytes
+// they replace, in a journal at opts.JournalPath, synced before the first
+// write to dev; runs the journal; asks the kernel to re-read the table on
+// block devices; and inspects the result and compares it with the plan.
+//
+// When Apply fails after writing began, or ctx is cancelled (Apply stops at
+// a safe point), the journal is left behind: Recover with it brings the disk
+// to exactly the old or the new state.
+func Apply(ctx context.Context, dev Device, p *planner.Plan, opts ApplyOptions) (*ApplyResult, error) {
+	if p == nil || p.Refused {
+		return nil, ErrRefused
+	}
+	if w, ok := dev.(writable); ok && !w.Writable() {
+		return nil, ErrNotWritable
+	}
+	if opts.JournalPath == "" {
+		return nil, ErrJournalPath
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	before, err := recovery.Inspect(ctx, dev, opts.Inspect)
+	if err != nil {
+		return nil, fmt.Errorf("winrepart: inspecting before applying: %w", err)
+	}
+	if err := p.Check(before); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrChanged, err)
+	}
+	res := &ApplyResult{Before: before}
+	if len(p.Steps) == 0 {
+		res.After = before
+		return res, nil
+	}
+	ops, err := buildOps(dev, before, p, opts)
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range ops {
+		switch o := o.(type) {
+		case journal.Write:
+			res.BytesWritten += int64(len(o.Data))
+		case journal.Copy:
+			for _, e := range o.Extents {
+				res.BytesCopied += e.Length
+			}
+		}
+	}
+	res.Ops = len(ops)
+	meta, err := json.Marshal(p)
+	if err != nil {
+		return nil, err
+	}
+	j, err := journal.Create(opts.JournalPath, dev, ops, journal.CreateOptions{Summary: p.String(), Meta: meta})
+	if err != nil {
+		return nil, fmt.Errorf("winrepart: creating the journal: %w", err)
+	}
+	log.Info("journal written", "path", opts.JournalPath, "ops", len(ops), "metadataBytes", res.BytesWritten, "copyBytes", res.BytesCopied)
+	if err := j.Run(ctx, dev, journal.RunOptions{Progress: progressFunc(opts.Progress), Logger: opts.Logger}); err != nil {
+		return res, fmt.Errorf("winrepart: applying (recover with the journal %s): %w", opts.JournalPath, err)
+	}
+	if s, ok := dev.(Syncer); ok {
+		if err := s.Sync(); err != nil {
+			return res, fmt.Errorf("winrepart: flushing: %w", err)
+		}
+	}
+	if r, ok := dev.(PartitionRereader); ok {
+		if err := r.RereadPartitions(); err != nil {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("the kernel did not re-read the partition table (%v); it will at the next boot or after partprobe", err))
+		}
+	}
+	after, err := recovery.Inspect(ctx, dev, opts.Inspect)
+	if err != nil {
+		return res, fmt.Errorf("%w: inspecting after applying: %w", ErrVerify, err)
+	}
+	res.After = after
+	if err := Verify(p, after); err != nil {
+		return res, err
+	}
+	log.Info("applied and verified", "summary", p.Summary)
+	return res, nil
+}
+
+// Verify compares a disk inspected after applying p with what p said it
+// would become: every partition's extent, type, unique GUID and attributes,
+// a partition table without errors, and WinRE meeting KB5034441 at its
+// planned place.
+func Verify(p *planner.Plan, after *recovery.Layout) error {
+	var diffs []string
+	want := map[int]recovery.Partition{}
+	for _, q := range p.After {
+		want[q.Number] = q
+	}
+	got := map[int]bool{}
+	for _, q := range after.Partitions {
+		got[q.Number] = true
+		w, ok := want[q.Number]
+		if !ok {
+			diffs = append(diffs, fmt.Sprintf("partition %d exists but the plan has none", q.Number))
+			continue
+		}
+		if q.StartLBA != w.StartLBA || q.EndLBA != w.EndLBA {
+			diffs = append(diffs, fmt.Sprintf("partition %d spans LBA %d-%d, planned %d-%d", q.Number, q.StartLBA, q.EndLBA, w.StartLBA, w.EndLBA))
+		}
+		if q.GPTType != w.GPTType || q.MBRType != w.MBRType || q.UniqueGUID != w.UniqueGUID || q.Attributes != w.Attributes {
+			diffs = append(diffs, fmt.Sprintf("partition %d has type %s/%s guid %s attributes %s, planned %s/%s %s %s",
+				q.Number, q.GPTType, q.MBRType, q.UniqueGUID, q.Attributes, w.GPTType, w.MBRType, w.UniqueGUID, w.Attributes))
+		}
+	}
+	for n := range want {
+		if !got[n] {
+			diffs = append(diffs, fmt.Sprintf("partition %d is missing", n))
+		}
+	}
+	for _, pr := range after.Problems {
+		if pr.Severity == recovery.SeverityError {
+			diffs = append(diffs, fmt.Sprintf("problem %s: %s", pr.Code, pr.Message))
+		}
+	}
+	if w := after.WinRE; w == nil || !w.MeetsKB5034441 || w.Partition != p.WinRE.Partition {
+		diffs = append(diffs, fmt.Sprintf("WinRE verdict after applying: %+v", w))
+	}
+	if len(diffs) > 0 {
+		return fmt.Errorf("%w:\n  %s", ErrVerify, strings.Join(diffs, "\n  "))
+	}
+	return nil
+}
+
+func progressFunc(f func(Progress)) func(journal.Progress) {
+	if f == nil {
+		return nil
+	}
+	return func(p journal.Progress) {
+		f(Progress{Step: p.What, Op: p.Op, Ops: p.Ops, BytesDone: p.BytesDone, BytesTotal: p.BytesTotal})
+	}
+}
+
+// RecoverMode says which way Recover goes.
+type RecoverMode = journal.Mode
+
+// Recovery modes.
+const (
+	// RecoverAuto rolls back when nothing irreversible began (a data copy
+	// whose source and destination overlap), else rolls forward.
+	RecoverAuto = journal.Auto
+	// RecoverForward finishes the change.
+	RecoverForward = journal.RollForward
+	// RecoverBack undoes the change, when that is still possible.
+	RecoverBack = journal.RollBack
+)
+
+// RecoverResult reports what Recover found and did.
+type RecoverResult = journal.Result
+
+// Recover brings dev to exactly the old or the new state after Apply was
+// interrupted (a crash, a power cut, a cancelled context), from the journal
+// Apply wrote. It refuses a journal that does not match dev, writes nothing
+// when the journal is already complete or rolled back, and can itself be
+// interrupted and run again.
+func Recover(ctx context.Context, dev Device, journalPath string, mode RecoverMode, progress func(Progress)) (RecoverResult, error) {
+	if w, ok := dev.(writable); ok && !w.Writable() {
+		return RecoverResult{}, ErrNotWritable
+	}
+	res, err := journal.Recover(ctx, dev, journalPath, mode, journal.RunOptions{Progress: progressFunc(progress)})
+	if err != nil {
+		return res, err
+	}
+	if s, ok := dev.(Syncer); ok {
+		if err := s.Sync(); err != nil {
+			return res, err
+		}
+	}
+	if r, ok := dev.(PartitionRereader); ok {
+		_ = r.RereadPartitions() // best effort: the table on disk is right either way
+	}
+	return res, nil
+}
+
+// section is the part of r from off, n bytes long.
+func section(r io.ReaderAt, off, n int64) *io.SectionReader { return io.NewSectionReader(r, off, n) }

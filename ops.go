@@ -1,0 +1,301 @@
+package winrepart
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+
+	"github.com/winrepart/winrepart/internal/journal"
+	"github.com/winrepart/winrepart/planner"
+	"github.com/winrepart/winrepart/recovery"
+	"github.com/winrepart/winrepart/recovery/ntfs"
+	"github.com/winrepart/winrepart/winre"
+)
+
+// extentGap is the largest run of free clusters a copy skips: shorter gaps
+// are copied along with their neighbours, which costs less than another
+// seek and keeps the extent list short.
+const extentGap = 1 << 20
+
+// builder turns a plan's steps into journal operations. It plans each
+// step's writes on an overlay of the device that already holds the steps
+// before it, reading the device but never writing it.
+type builder struct {
+	dev  Device
+	l    *recovery.Layout
+	ss   int64
+	ov   *overlay
+	ops  []journal.Op
+	opts ntfs.ResizeOptions
+}
+
+func buildOps(dev Device, l *recovery.Layout, p *planner.Plan, o ApplyOptions) ([]journal.Op, error) {
+	b := &builder{dev: dev, l: l, ss: int64(l.SectorSize), ov: &overlay{base: dev}, opts: ntfs.DefaultResizeOptions()}
+	b.opts.SetDirty = !o.KeepClean
+	for _, s := range p.Steps {
+		if err := b.step(s); err != nil {
+			return nil, fmt.Errorf("winrepart: preparing step %s: %w", s.Kind, err)
+		}
+	}
+	return b.ops, nil
+}
+
+func (b *builder) barrier(what string) { b.ops = append(b.ops, journal.Barrier{What: what}) }
+
+// add journals writes planned on the volume that starts at base.
+func (b *builder) add(base int64, ws []ntfs.Write) error {
+	for _, w := range ws {
+		if err := b.write(base+w.Offset, w.New, w.What); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// write journals one write, unless it would leave the bytes as they are
+// (a table piece that did not change, say): a write that changes nothing
+// is work, and a region whose old and new bytes agree says nothing about
+// how far a crashed run got.
+func (b *builder) write(off int64, data []byte, what string) error {
+	cur := make([]byte, len(data))
+	if _, err := b.ov.ReadAt(cur, off); err != nil {
+		return err
+	}
+	if bytes.Equal(cur, data) {
+		return nil
+	}
+	b.ov.write(off, data)
+	b.ops = append(b.ops, journal.Write{Offset: off, Data: data, What: what})
+	return nil
+}
+
+// volume opens the NTFS volume at byte off, in a partition of size bytes,
+// as the overlay shows it.
+func (b *builder) volume(off, size int64) (*ntfs.Volume, error) {
+	return ntfs.Open(section(b.ov, off, size), size)
+}
+
+func (b *builder) partition(n int) (*recovery.Partition, error) {
+	q := b.l.Partition(n)
+	if q == nil {
+		return nil, fmt.Errorf("no partition %d", n)
+	}
+	return q, nil
+}
+
+// resizeOpts allows a dirty volume when the plan accepted one (the planner
+// refuses dirty volumes unless told otherwise).
+func (b *builder) resizeOpts(q *recovery.Partition) ntfs.ResizeOptions {
+	o := b.opts
+	o.AllowDirty = q.FS != nil && q.FS.Dirty
+	return o
+}
+
+func (b *builder) step(s planner.Step) error {
+	switch s.Kind {
+	case planner.StepShrinkFilesystem:
+		q, err := b.partition(s.Partition)
+		if err != nil {
+			return err
+		}
+		v, err := b.volume(s.Offset, q.SizeBytes)
+		if err != nil {
+			return err
+		}
+		ws, err := v.PlanShrink(s.SizeBytes+b.ss, b.resizeOpts(q))
+		if err != nil {
+			return err
+		}
+		if err := b.add(s.Offset, ws); err != nil {
+			return err
+		}
+		b.barrier("C: filesystem shrunk")
+
+	case planner.StepCopyData:
+		q, err := b.partition(s.Partition)
+		if err != nil {
+			return err
+		}
+		v, err := b.volume(s.From, q.SizeBytes)
+		if err != nil {
+			return err
+		}
+		ext, err := usedExtents(v, s.SizeBytes)
+		if err != nil {
+			return err
+		}
+		b.ops = append(b.ops, journal.Copy{Src: s.From, Dst: s.Offset, Length: s.SizeBytes, Extents: ext,
+			What: fmt.Sprintf("move partition %d's used clusters from byte %d to %d", s.Partition, s.From, s.Offset)})
+		b.ov.copy(s.From, s.Offset, s.SizeBytes)
+		b.barrier("WinRE data copied")
+
+	case planner.StepFixHiddenSectors:
+		q, err := b.partition(s.Partition)
+		if err != nil {
+			return err
+		}
+		v, err := b.volume(s.Offset, q.SizeBytes)
+		if err != nil {
+			return err
+		}
+		ws, err := v.PlanHiddenSectors(s.HiddenSectors)
+		if err != nil {
+			return err
+		}
+		if err := b.add(s.Offset, ws); err != nil {
+			return err
+		}
+
+	case planner.StepGrowFilesystem:
+		q, err := b.partition(s.Partition)
+		if err != nil {
+			return err
+		}
+		size := s.SizeBytes + b.ss
+		v, err := b.volume(s.Offset, size)
+		if err != nil {
+			return err
+		}
+		ws, err := v.PlanGrow(size, b.resizeOpts(q))
+		if err != nil {
+			return err
+		}
+		if err := b.add(s.Offset, ws); err != nil {
+			return err
+		}
+		b.barrier("WinRE filesystem grown")
+
+	case planner.StepWriteTable:
+		return b.writeTable(s)
+
+	case planner.StepPatchReAgent:
+		return b.patchReAgent(s)
+
+	case planner.StepShrinkPartition, planner.StepMovePartition, planner.StepGrowPartition,
+		planner.StepCreatePartition, planner.StepDeletePartition, planner.StepSetType,
+		planner.StepSetAttributes, planner.StepMoveBackupGPT:
+		// Table edits: the write-table step carries the table they produce.
+
+	default:
+		return fmt.Errorf("%w: %s (%s)", ErrUnsupportedStep, s.Kind, s.Detail)
+	}
+	return nil
+}
+
+// writeTable journals the new table in the order its package gives (UEFI
+// order for GPT: backup array, backup header, primary array, primary
+// header, protective MBR), with a flush after each piece.
+func (b *builder) writeTable(s planner.Step) error {
+	type piece struct {
+		off  int64
+		data []byte
+		what string
+	}
+	var pieces []piece
+	switch {
+	case s.GPT != nil:
+		ws, err := s.GPT.Writes()
+		if err != nil {
+			return err
+		}
+		for _, w := range ws {
+			pieces = append(pieces, piece{w.Offset, w.Data, w.What})
+		}
+	case s.MBR != nil:
+		ws, err := s.MBR.Writes()
+		if err != nil {
+			return err
+		}
+		for _, w := range ws {
+			pieces = append(pieces, piece{w.Offset, w.Data, w.What})
+		}
+	default:
+		return errors.New("write-table step without a table")
+	}
+	for _, w := range pieces {
+		n := len(b.ops)
+		if err := b.write(w.off, w.data, w.what); err != nil {
+			return err
+		}
+		if len(b.ops) > n {
+			b.barrier("after " + w.what)
+		}
+	}
+	return nil
+}
+
+// patchReAgent rewrites WinreLocation's offset in ReAgent.xml on C:, at the
+// file's length, and clears a stale ImageLocation while at it.
+func (b *builder) patchReAgent(s planner.Step) error {
+	q, err := b.partition(s.Partition)
+	if err != nil {
+		return err
+	}
+	start := q.StartBytes(b.l.SectorSize)
+	v, err := b.volume(start, q.SizeBytes)
+	if err != nil {
+		return err
+	}
+	raw, err := v.ReadFile(s.Path, winre.MaxReAgentSize)
+	if err != nil {
+		return err
+	}
+	ra, err := winre.ParseReAgent(raw)
+	if err != nil {
+		return err
+	}
+	if ra.WinreLocation.Offset != uint64(s.From) {
+		return fmt.Errorf("%w: ReAgent.xml's offset is %d, the plan expected %d", ErrChanged, ra.WinreLocation.Offset, s.From)
+	}
+	patched, err := winre.PatchLocation(raw, uint64(s.Offset), ra.WinreLocation.GUID, ra.WinreLocation.ID)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrReAgentPatch, err)
+	}
+	if !ra.ImageLocation.Unused() {
+		if cleared, err := winre.ClearImageLocation(patched); err == nil {
+			patched = cleared
+		}
+	}
+	ws, err := v.PlanPatchFile(s.Path, patched)
+	if err != nil {
+		return err
+	}
+	if err := b.add(start, ws); err != nil {
+		return err
+	}
+	b.barrier("ReAgent.xml patched")
+	return nil
+}
+
+// usedExtents lists the byte ranges of v's clusters that $Bitmap marks in
+// use, merging runs separated by less than extentGap, clipped to limit
+// bytes.
+func usedExtents(v *ntfs.Volume, limit int64) ([]journal.Extent, error) {
+	clusters := v.TotalClusters()
+	bm, err := v.ReadFile(`\$Bitmap`, (clusters+7)/8+4096)
+	if err != nil {
+		return nil, fmt.Errorf("reading $Bitmap: %w", err)
+	}
+	if int64(len(bm))*8 < clusters {
+		return nil, fmt.Errorf("$Bitmap has %d bytes for %d clusters", len(bm), clusters)
+	}
+	cs := v.ClusterSize()
+	var ext []journal.Extent
+	for c := int64(0); c < clusters; {
+		if bm[c/8]&(1<<(c%8)) == 0 {
+			c++
+			continue
+		}
+		start := c
+		for c < clusters && bm[c/8]&(1<<(c%8)) != 0 {
+			c++
+		}
+		off, end := start*cs, min(c*cs, limit)
+		if n := len(ext); n > 0 && off-(ext[n-1].Offset+ext[n-1].Length) < extentGap {
+			ext[n-1].Length = end - ext[n-1].Offset
+			continue
+		}
+		ext = append(ext, journal.Extent{Offset: off, Length: end - off})
+	}
+	return ext, nil
+}
