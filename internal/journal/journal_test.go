@@ -142,6 +142,9 @@ func TestCancelMidCopyThenResume(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if got, want := st.String(), "0 of 1 ops done, op 0 at chunk 6, 1 started, irreversible since op 0"; got != want {
+				t.Errorf("state %q, want %q", got, want)
+			}
 			if st.Done != 0 || st.NextChunk != 6 || st.IrreversibleOp != 0 {
 				t.Errorf("state after cancel: %+v, want op 0 at chunk 6 (24 MiB in 4 MiB chunks)", st)
 			}

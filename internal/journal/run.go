@@ -340,10 +340,11 @@ func (j *Journal) eachPiece(o *op, lo, hi int64, fn func(a, b int64)) {
 // Src+kc because c <= d. So a chunk never writes its own source, and no
 // chunk writes the source of a chunk after it (those start at
 // Src+(k+1)c or later). A chunk k' > k does write over chunk k's source
-// when (k'-k-1)c < d < (k'-k+1)c, but only if k'-k+1 > d/c, that is when
-// more than d bytes of chunks lie between them. Run syncs the device and
-// records a checkpoint at least every d bytes, so among the chunks that
-// ran after the last checkpoint none wrote over the source of another:
+// only when (k'-k-1)c < d < (k'-k+1)c, so only when chunks k..k' together
+// span more than d bytes. Run syncs the device and records a checkpoint
+// before the chunks written since the last one span more than d bytes
+// (chunks with nothing to copy need no checkpoint), so among the chunks
+// that ran after the last checkpoint none wrote over the source of another:
 // redoing them from the checkpoint reads the same source bytes as the
 // first time and writes the same result, however many of them reached the
 // disk, fully or torn. Copies toward higher offsets are the mirror image
@@ -498,4 +499,26 @@ func abs(x int64) int64 {
 		return -x
 	}
 	return x
+}
+
+// String summarises the state in one line, e.g.
+// "3 of 16 ops done, op 3 at chunk 5, 4 started".
+func (s State) String() string {
+	switch {
+	case s.Complete:
+		return fmt.Sprintf("complete (%d ops)", s.Ops)
+	case s.RolledBack:
+		return "rolled back"
+	case s.RollingBack:
+		return fmt.Sprintf("roll back in progress (%d ops started)", s.Started)
+	}
+	str := fmt.Sprintf("%d of %d ops done", s.Done, s.Ops)
+	if s.NextChunk > 0 {
+		str += fmt.Sprintf(", op %d at chunk %d", s.Done, s.NextChunk)
+	}
+	str += fmt.Sprintf(", %d started", s.Started)
+	if s.IrreversibleOp >= 0 {
+		str += fmt.Sprintf(", irreversible since op %d", s.IrreversibleOp)
+	}
+	return str
 }
