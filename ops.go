@@ -225,7 +225,9 @@ func (b *builder) writeTable(s planner.Step) error {
 }
 
 // patchReAgent rewrites WinreLocation's offset in ReAgent.xml on C:, at the
-// file's length, and clears a stale ImageLocation while at it.
+// file's length (taking room from CRLF line ends when the offset gains
+// digits, see winre.PatchLocationCompact), and clears a stale
+// ImageLocation while at it.
 func (b *builder) patchReAgent(s planner.Step) error {
 	q, err := b.partition(s.Partition)
 	if err != nil {
@@ -247,7 +249,7 @@ func (b *builder) patchReAgent(s planner.Step) error {
 	if ra.WinreLocation.Offset != uint64(s.From) {
 		return fmt.Errorf("%w: ReAgent.xml's offset is %d, the plan expected %d", ErrChanged, ra.WinreLocation.Offset, s.From)
 	}
-	patched, err := winre.PatchLocation(raw, uint64(s.Offset), ra.WinreLocation.GUID, ra.WinreLocation.ID)
+	patched, err := winre.PatchLocationCompact(raw, uint64(s.Offset), ra.WinreLocation.GUID, ra.WinreLocation.ID)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrReAgentPatch, err)
 	}

@@ -2,9 +2,6 @@ package recovery_test
 
 import (
 	"context"
-	"io"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -154,57 +151,6 @@ func TestInspectFixtures(t *testing.T) {
 	}
 }
 
-// extractPartition copies one partition of img into a sparse file of its
-// own, for the ntfs-3g tools, which want a volume at byte 0.
-func extractPartition(t *testing.T, img string, start, size int64) string {
-	t.Helper()
-	src, err := os.Open(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	path := filepath.Join(t.TempDir(), "part.img")
-	dst, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dst.Close()
-	if err := dst.Truncate(size); err != nil {
-		t.Fatal(err)
-	}
-	// Copy only the data regions of the sparse source: SEEK_DATA/SEEK_HOLE
-	// (whence 3 and 4 on Linux) skip the holes that make up most of a
-	// fixture.
-	const seekData, seekHole = 3, 4
-	buf := make([]byte, 1<<20)
-	for off := int64(0); off < size; {
-		data, err := src.Seek(start+off, seekData)
-		if err != nil {
-			break // ENXIO: no data after off
-		}
-		if data >= start+size {
-			break
-		}
-		hole, err := src.Seek(data, seekHole)
-		if err != nil {
-			t.Fatal(err)
-		}
-		hole = min(hole, start+size)
-		for pos := data; pos < hole; {
-			n := min(int64(len(buf)), hole-pos)
-			if _, err := src.ReadAt(buf[:n], pos); err != nil && err != io.EOF {
-				t.Fatal(err)
-			}
-			if _, err := dst.WriteAt(buf[:n], pos-start); err != nil {
-				t.Fatal(err)
-			}
-			pos += n
-		}
-		off = hole - start
-	}
-	return path
-}
-
 var (
 	reClusterSize = regexp.MustCompile(`(?m)^\s*Cluster Size: (\d+)`)
 	reVolClusters = regexp.MustCompile(`(?m)^\s*Volume Size in Clusters: (\d+)`)
@@ -236,7 +182,7 @@ func TestInspectNTFSFactsMatchNtfs3g(t *testing.T) {
 				if p.FS == nil || p.FS.Kind != recovery.FSNTFS {
 					continue
 				}
-				part := extractPartition(t, img, p.StartBytes(l.SectorSize), p.SizeBytes)
+				part := testutil.ExtractPartition(t, img, p.StartBytes(l.SectorSize), p.SizeBytes)
 				info := testutil.Run(t, "ntfsinfo", "-m", "-f", part)
 				cs, _ := strconv.ParseInt(match(t, reClusterSize, info), 10, 64)
 				vc, _ := strconv.ParseInt(match(t, reVolClusters, info), 10, 64)

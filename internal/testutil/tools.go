@@ -10,6 +10,7 @@ package testutil
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -76,4 +77,19 @@ func RunErr(name string, args ...string) (string, error) {
 	cmd.Env = append(os.Environ(), "LC_ALL=C")
 	err := cmd.Run()
 	return buf.String(), err
+}
+
+// RunErrBytes runs a tool and returns its standard output alone (for tools
+// such as ntfscat whose output is data), and an error that includes its
+// standard error when it fails.
+func RunErrBytes(name string, args ...string) ([]byte, error) {
+	var out, errb bytes.Buffer
+	cmd := exec.Command(name, args...)
+	cmd.Stdout = &out
+	cmd.Stderr = &errb
+	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	if err := cmd.Run(); err != nil {
+		return out.Bytes(), fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, errb.String())
+	}
+	return out.Bytes(), nil
 }
