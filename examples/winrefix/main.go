@@ -1,17 +1,21 @@
 // Command winrefix shows off the winrepart library: it inspects a Windows
-// disk image or block device, and (as the library grows) plans and applies
-// the fix that gives WinRE the room the KB5034441 servicing needs.
+// disk image or block device, plans the fix that gives WinRE the room the
+// KB5034441 servicing needs, applies it behind a journal and verifies it.
 //
 // Usage:
 //
+//	winrefix [demo [--keep]]
 //	winrefix inspect [--json] [--sector-size N] [--table-only] [PATH]
 //	winrefix plan [--json] [--min-free SIZE] [--size SIZE] [PATH]
 //	winrefix script [--format powershell|diskpart] [PATH]
+//	winrefix apply [--yes] [--journal FILE] [--min-free SIZE] [--size SIZE] PATH
+//	winrefix recover [--journal FILE] [--mode auto|forward|back] PATH
 //
-// With no PATH, commands work on an embedded sample Windows disk image.
+// With no command, winrefix runs the demo on a copy of an embedded sample
+// Windows disk image; inspect, plan and script with no PATH work on it too.
 //
 // Exit status: 0 success, 1 failure (e.g. no readable partition table), 2
-// usage error, 3 plan refused.
+// usage error, 3 plan refused (nothing written).
 package main
 
 import (
@@ -50,6 +54,7 @@ var commands []command
 
 func init() {
 	commands = []command{
+		{"demo", "fix a copy of the embedded sample image: inspect, plan, apply, verify", runDemo},
 		{"inspect", "print the partition table, roles, filesystem facts and the WinRE verdict", runInspect},
 		{"plan", "print the plan that gives WinRE room (a dry run), or why there is none", runPlan},
 		{"script", "print the same decision as a Windows-side PowerShell or diskpart script", runScript},
@@ -73,7 +78,7 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	name := "inspect"
+	name := "demo"
 	if len(args) > 0 {
 		name, args = args[0], args[1:]
 	}
