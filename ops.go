@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/winrepart/winrepart/internal/journal"
+	"github.com/winrepart/winrepart/mbr"
 	"github.com/winrepart/winrepart/planner"
 	"github.com/winrepart/winrepart/recovery"
 	"github.com/winrepart/winrepart/recovery/ntfs"
@@ -23,6 +24,7 @@ const extentGap = 1 << 20
 type builder struct {
 	dev  Device
 	l    *recovery.Layout
+	p    *planner.Plan
 	ss   int64
 	ov   *overlay
 	ops  []journal.Op
@@ -30,7 +32,7 @@ type builder struct {
 }
 
 func buildOps(dev Device, l *recovery.Layout, p *planner.Plan, o ApplyOptions) ([]journal.Op, error) {
-	b := &builder{dev: dev, l: l, ss: int64(l.SectorSize), ov: &overlay{base: dev}, opts: ntfs.DefaultResizeOptions()}
+	b := &builder{dev: dev, l: l, p: p, ss: int64(l.SectorSize), ov: &overlay{base: dev}, opts: ntfs.DefaultResizeOptions()}
 	b.opts.SetDirty = !o.KeepClean
 	for _, s := range p.Steps {
 		if err := b.step(s); err != nil {
@@ -182,15 +184,64 @@ func (b *builder) step(s planner.Step) error {
 	return nil
 }
 
+// piece is one part of a partition table to write.
+type piece struct {
+	off  int64
+	data []byte
+	what string
+}
+
+// hybridMBR keeps a hybrid MBR in step with the GPT: gpt.Table.Writes
+// leaves a hybrid MBR alone, but an entry that mirrors a partition the plan
+// moves or resizes must follow it, or the MBR side would point at the old
+// extent (sgdisk and gdisk report it as a mismatch, and a BIOS-booting OS
+// would read stale geometry). Entries are matched by their old extent.
+func (b *builder) hybridMBR(s planner.Step) (piece, bool, error) {
+	rec := s.GPT.ProtectiveMBR
+	if rec == nil || rec.Kind() != mbr.KindHybrid {
+		return piece{}, false, nil
+	}
+	after := map[int]recovery.Partition{}
+	for _, q := range b.p.After {
+		after[q.Number] = q
+	}
+	neu := *rec
+	changed := false
+	for i, e := range neu.Entries {
+		if e.IsEmpty() || e.Type == mbr.TypeGPTProtective {
+			continue
+		}
+		for _, q := range b.p.Before {
+			if uint64(e.StartLBA) != q.StartLBA || uint64(e.Sectors) != q.EndLBA-q.StartLBA+1 {
+				continue
+			}
+			a, ok := after[q.Number]
+			if !ok || a.StartLBA != q.StartLBA || a.EndLBA != q.EndLBA {
+				if !ok || a.EndLBA >= 1<<32 {
+					return piece{}, false, fmt.Errorf("hybrid MBR entry %d mirrors partition %d, which the plan removes or moves beyond 2 TiB", i+1, q.Number)
+				}
+				e.StartLBA, e.Sectors = uint32(a.StartLBA), uint32(a.EndLBA-a.StartLBA+1)
+				e.FirstCHS, e.LastCHS = mbr.CHSFromLBA(a.StartLBA), mbr.CHSFromLBA(a.EndLBA)
+				neu.Entries[i] = e
+				changed = true
+			}
+			break
+		}
+	}
+	if !changed {
+		return piece{}, false, nil
+	}
+	data, err := neu.MarshalBinary()
+	if err != nil {
+		return piece{}, false, err
+	}
+	return piece{0, data, "hybrid MBR (LBA 0), entries following the GPT"}, true, nil
+}
+
 // writeTable journals the new table in the order its package gives (UEFI
 // order for GPT: backup array, backup header, primary array, primary
 // header, protective MBR), with a flush after each piece.
 func (b *builder) writeTable(s planner.Step) error {
-	type piece struct {
-		off  int64
-		data []byte
-		what string
-	}
 	var pieces []piece
 	switch {
 	case s.GPT != nil:
@@ -211,6 +262,13 @@ func (b *builder) writeTable(s planner.Step) error {
 		}
 	default:
 		return errors.New("write-table step without a table")
+	}
+	if s.GPT != nil {
+		if w, ok, err := b.hybridMBR(s); err != nil {
+			return err
+		} else if ok {
+			pieces = append(pieces, w)
+		}
 	}
 	for _, w := range pieces {
 		n := len(b.ops)

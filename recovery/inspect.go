@@ -307,6 +307,24 @@ func (in *inspector) assignRoles() {
 		p := l.Partition(chosen)
 		p.Role, p.RoleReason = RoleOS, `NTFS volume holding \Windows\System32`
 		l.OS = chosen
+		return
+	}
+	// No readable Windows: a single BitLocker-encrypted data volume is
+	// almost certainly C:, and saying so lets the planner refuse for the
+	// right reason (BitLocker) instead of an unknown layout.
+	var locked []int
+	for i := range l.Partitions {
+		p := &l.Partitions[i]
+		if p.FS != nil && p.FS.BitLocker && !isRecoveryType(l, p) && p.Role == RoleData {
+			locked = append(locked, p.Number)
+		}
+	}
+	if len(locked) == 1 {
+		p := l.Partition(locked[0])
+		p.Role, p.RoleReason = RoleOS, "the only BitLocker-encrypted data volume, and no readable Windows volume: presumably C: (its content cannot be read offline)"
+		l.OS = p.Number
+		in.problem("os-bitlocker", SeverityWarning, "suspend BitLocker and fix WinRE from Windows (winrefix script), or decrypt C: first",
+			"C: (partition %d) is BitLocker-encrypted: ReAgent.xml cannot be read and C: cannot be shrunk offline", p.Number)
 	}
 }
 

@@ -68,10 +68,11 @@ var fixtureExpects = map[string]fixtureExpect{
 	},
 	"gpt-bitlocker-os": {
 		// C: is encrypted, so nothing can read ReAgent.xml: the only
-		// recovery partition holding winre.wim is taken as WinRE.
-		scheme: recovery.SchemeGPT, sectorSize: 512, winre: 4, host: 4, enabled: true, bitlocker: 3,
-		roles:    map[int]recovery.Role{1: recovery.RoleESP, 2: recovery.RoleMSR, 3: recovery.RoleData, 4: recovery.RoleWinRE},
-		problems: []string{"no-windows"},
+		// recovery partition holding winre.wim is taken as WinRE, and the
+		// only encrypted data volume as C:.
+		scheme: recovery.SchemeGPT, sectorSize: 512, os: 3, winre: 4, host: 4, enabled: true, bitlocker: 3,
+		roles:    map[int]recovery.Role{1: recovery.RoleESP, 2: recovery.RoleMSR, 3: recovery.RoleOS, 4: recovery.RoleWinRE},
+		problems: []string{"os-bitlocker"},
 	},
 	"gpt-winre-disabled": {
 		scheme: recovery.SchemeGPT, sectorSize: 512, os: 3, host: 3,

@@ -48,6 +48,9 @@ func (in *inspector) readReAgent(w *WinRE) {
 		return
 	}
 	v := in.vols[l.OS]
+	if v == nil {
+		return // C: cannot be read (BitLocker): reported by assignRoles
+	}
 	raw, err := v.ReadFile(pathReAgent, maxReAgentBytes)
 	if err != nil {
 		if errors.Is(err, ntfs.ErrNotFound) {

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/ulikunitz/xz"
@@ -47,8 +48,26 @@ func samplePath(t testing.TB, name string) string {
 	return p
 }
 
-// sampleBytes decompresses a sample (.xz or .bz2).
+var (
+	sampleMu    sync.Mutex
+	sampleCache = map[string][]byte{}
+)
+
+// sampleBytes decompresses a sample (.xz or .bz2), once per test binary,
+// and returns a copy the caller may modify.
 func sampleBytes(t testing.TB, name string) []byte {
+	t.Helper()
+	sampleMu.Lock()
+	defer sampleMu.Unlock()
+	if b, ok := sampleCache[name]; ok {
+		return bytes.Clone(b)
+	}
+	b := decompressSample(t, name)
+	sampleCache[name] = b
+	return bytes.Clone(b)
+}
+
+func decompressSample(t testing.TB, name string) []byte {
 	t.Helper()
 	f, err := os.Open(samplePath(t, name))
 	if err != nil {

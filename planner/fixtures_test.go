@@ -1,0 +1,83 @@
+package planner_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/winrepart/winrepart"
+	"github.com/winrepart/winrepart/internal/testutil"
+	"github.com/winrepart/winrepart/planner"
+	"github.com/winrepart/winrepart/recovery"
+)
+
+// TestFixturePlans plans every fixture as Inspect reads it and compares the
+// dry run, and the PowerShell script, with golden files made from the same
+// fixtures (go test ./planner -update rewrites them).
+func TestFixturePlans(t *testing.T) {
+	want := map[string]planner.Strategy{
+		"gpt-win11-standard":    planner.StrategyShrinkOS,
+		"gpt-win11-compliant":   planner.StrategyNoop,
+		"gpt-win10-winre-first": planner.StrategyRelocate,
+		"gpt-two-recovery":      planner.StrategyShrinkOS,
+		"gpt-oem-after-winre":   planner.StrategyShrinkOS,
+		"gpt-grown":             planner.StrategyGrowInPlace,
+		"gpt-4kn-standard":      planner.StrategyShrinkOS,
+	}
+	refused := map[string]planner.Code{
+		"mbr-sysreserved":    planner.CodeBCDMove,
+		"gpt-hibernated":     planner.CodeHibernated,
+		"gpt-bitlocker-os":   planner.CodeBitLockerOS,
+		"gpt-winre-disabled": planner.CodeWinREDisabled,
+	}
+	for _, name := range testutil.FixtureNames(t) {
+		t.Run(name, func(t *testing.T) {
+			img := testutil.Fixture(t, name)
+			dev, err := winrepart.OpenImage(img, winrepart.OpenOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer dev.Close()
+			l, err := recovery.Inspect(context.Background(), dev, recovery.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := planner.New(l, planner.Options{})
+			if s, ok := want[name]; ok && (p.Refused || p.Strategy != s) {
+				t.Errorf("strategy %s (refused %v), want %s\n%s", p.Strategy, p.Refused, s, p)
+			}
+			if code, ok := refused[name]; ok {
+				found := false
+				for _, r := range p.Reasons {
+					found = found || r.Code == code
+				}
+				if !p.Refused || !found {
+					t.Errorf("want a refusal with %s, got\n%s", code, p)
+				}
+			}
+			// Planning the layout the plan leads to must be a no-op.
+			if err := p.Check(l); err != nil && !p.Refused {
+				t.Errorf("Check on the layout it was planned from: %v", err)
+			}
+			golden := filepath.Join("testdata", "fixtures", name+".golden")
+			got := p.String() + "\n----- PowerShell -----\n" + p.PowerShellScript()
+			if *planner.UpdateGolden {
+				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			wantText, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test ./planner -update)", err)
+			}
+			if got != string(wantText) {
+				t.Errorf("plan differs from %s (go test ./planner -update rewrites it):\n%s", golden, got)
+			}
+		})
+	}
+}
