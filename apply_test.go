@@ -6,10 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -172,7 +170,7 @@ func TestApplyFixtures(t *testing.T) {
 // checkApply applies p to dev (the image img) and checks the result.
 func checkApply(t *testing.T, img string, dev winrepart.Device, before *recovery.Layout, p *planner.Plan, journalPath string) {
 	t.Helper()
-	ss := int64(before.SectorSize)
+
 	osP, reP := before.Partition(before.OS), before.Partition(before.WinRE.Partition)
 	// What must not change: the files of C: and WinRE, and every other
 	// partition byte for byte.
@@ -267,7 +265,6 @@ func checkApply(t *testing.T, img string, dev winrepart.Device, before *recovery
 			t.Errorf("partition %d changed", n)
 		}
 	}
-	_ = ss
 	if t.Failed() {
 		t.Logf("plan:\n%s\nafter:\n%s", p, after)
 	}
@@ -283,5 +280,103 @@ func sgdisk4Kn(t *testing.T, img string) string {
 	return testutil.Run(t, "sgdisk", "-v", dev)
 }
 
-var _ = fmt.Sprint
-var _ = slices.Contains[[]int]
+
+// TestApplyBlockDevice applies a plan through a loop device, the way it
+// runs on a real disk: exclusive open, kernel sizes, partition re-read.
+func TestApplyBlockDevice(t *testing.T) {
+	testutil.NeedRoot(t)
+	testutil.NeedTool(t, "losetup", "sgdisk")
+	img := testutil.Fixture(t, "gpt-win11-standard")
+	loop := strings.TrimSpace(testutil.Run(t, "losetup", "-f", "--show", img))
+	t.Cleanup(func() { testutil.RunErr("losetup", "-d", loop) })
+	dev, err := winrepart.Open(loop, winrepart.OpenOptions{Writable: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Close()
+	if _, ok := dev.(*winrepart.BlockDevice); !ok {
+		t.Fatalf("Open(%s) gave %T, want a *BlockDevice", loop, dev)
+	}
+	// A second writable open must fail: the device is held exclusively.
+	if d2, err := winrepart.Open(loop, winrepart.OpenOptions{Writable: true}); err == nil {
+		d2.Close()
+		t.Error("a second writable open of the loop device succeeded")
+	}
+	l := inspect(t, dev)
+	p := planner.New(l, planner.Options{})
+	res, err := winrepart.Apply(context.Background(), dev, p, winrepart.ApplyOptions{JournalPath: filepath.Join(t.TempDir(), "j")})
+	if err != nil {
+		t.Fatalf("Apply on %s: %v", loop, err)
+	}
+	for _, w := range res.Warnings {
+		t.Logf("warning: %s", w)
+	}
+	if out := testutil.Run(t, "sgdisk", "-v", loop); !strings.Contains(out, "No problems found") {
+		t.Errorf("sgdisk -v %s:\n%s", loop, out)
+	}
+	if !res.After.WinRE.MeetsKB5034441 {
+		t.Errorf("after: %s", res.After.WinRE)
+	}
+}
+
+// TestApplyCancelThenRecover cancels Apply in the middle of the WinRE data
+// copy and recovers from the journal: the disk must end in the planned
+// state (the overlapping copy began, so Auto rolls forward), and a second
+// Recover must change nothing.
+func TestApplyCancelThenRecover(t *testing.T) {
+	img := testutil.Fixture(t, "gpt-win11-standard")
+	dev := open(t, img, true)
+	l := inspect(t, dev)
+	p := planner.New(l, planner.Options{})
+	journalPath := filepath.Join(t.TempDir(), "j")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cancelled := false
+	progress := func(pr winrepart.Progress) {
+		if strings.Contains(pr.Step, "used clusters") && pr.BytesDone > 0 && !cancelled {
+			cancelled = true
+			cancel()
+		}
+	}
+	_, err := winrepart.Apply(ctx, dev, p, winrepart.ApplyOptions{JournalPath: journalPath, Progress: progress})
+	if !cancelled || !errors.Is(err, context.Canceled) {
+		t.Fatalf("Apply: cancelled %v, err %v; want context.Canceled mid-copy", cancelled, err)
+	}
+	res, err := winrepart.Recover(context.Background(), dev, journalPath, winrepart.RecoverAuto, nil)
+	if err != nil {
+		t.Fatalf("Recover: %v", err)
+	}
+	if res.Action.String() != "rolled forward" {
+		t.Errorf("Recover did %s, want rolled forward", res.Action)
+	}
+	if err := winrepart.Verify(p, inspect(t, dev)); err != nil {
+		t.Errorf("after recovery: %v", err)
+	}
+	sum := testutil.RangeDigest(t, img, 0, dev.Size())
+	res, err = winrepart.Recover(context.Background(), dev, journalPath, winrepart.RecoverAuto, nil)
+	if err != nil || res.Action.String() != "already complete" {
+		t.Errorf("second Recover: %v, %v", res.Action, err)
+	}
+	if testutil.RangeDigest(t, img, 0, dev.Size()) != sum {
+		t.Error("a second Recover changed the disk")
+	}
+}
+
+// TestApplyRefusesChangedDisk plans a disk, changes its partition table
+// behind the plan's back, and checks that Apply refuses and writes nothing.
+func TestApplyRefusesChangedDisk(t *testing.T) {
+	testutil.NeedTool(t, "sgdisk")
+	img := testutil.Fixture(t, "gpt-win11-standard")
+	dev := open(t, img, true)
+	p := planner.New(inspect(t, dev), planner.Options{})
+	// Someone renames a partition after planning: the table CRCs change.
+	testutil.Run(t, "sgdisk", "-c", "1:changed", img)
+	sum := testutil.RangeDigest(t, img, 0, dev.Size())
+	_, err := winrepart.Apply(context.Background(), dev, p, winrepart.ApplyOptions{JournalPath: filepath.Join(t.TempDir(), "j")})
+	if !errors.Is(err, winrepart.ErrChanged) {
+		t.Fatalf("Apply on a changed disk: %v, want ErrChanged", err)
+	}
+	if testutil.RangeDigest(t, img, 0, dev.Size()) != sum {
+		t.Error("Apply wrote to a disk that changed since planning")
+	}
+}
