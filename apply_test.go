@@ -280,7 +280,6 @@ func sgdisk4Kn(t *testing.T, img string) string {
 	return testutil.Run(t, "sgdisk", "-v", dev)
 }
 
-
 // TestApplyBlockDevice applies a plan through a loop device, the way it
 // runs on a real disk: exclusive open, kernel sizes, partition re-read.
 func TestApplyBlockDevice(t *testing.T) {
