@@ -192,3 +192,15 @@ func TestParseSize(t *testing.T) {
 		}
 	}
 }
+
+// TestEmbeddedSampleIsTheFixture keeps the embedded copy identical to the
+// fixture testdata/generate.sh makes.
+func TestEmbeddedSampleIsTheFixture(t *testing.T) {
+	want, err := os.ReadFile(filepath.Join(testutil.ModuleRoot(t), "testdata", sampleName+".img.sgz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(sampleData, want) {
+		t.Errorf("examples/winrefix/%s.img.sgz differs from testdata/; copy it again", sampleName)
+	}
+}
