@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sync"
 )
 
 // Sentinel errors returned (wrapped in a [*DeviceError]) by the device layer.
@@ -188,15 +187,7 @@ func checkSectorSizes(logical, physical int) error {
 }
 
 // Image is a disk image in a regular file.
-type Image struct {
-	mu       sync.RWMutex // guards f against Close
-	f        *os.File
-	path     string
-	size     int64
-	sector   int
-	physical int
-	writable bool
-}
+type Image struct{ fileDevice }
 
 // OpenImage opens a disk image file. Its size is the file size; its sector
 // size is opts.SectorSize or else detected with [DetectSectorSize].
@@ -218,7 +209,7 @@ func OpenImage(path string, opts OpenOptions) (*Image, error) {
 		f.Close()
 		return nil, &DeviceError{Op: "open", Path: path, Offset: -1, Err: ErrNotDevice}
 	}
-	img := &Image{f: f, path: path, size: fi.Size(), writable: opts.Writable}
+	img := &Image{fileDevice{f: f, path: path, size: fi.Size(), writable: opts.Writable}}
 	img.sector = opts.SectorSize
 	if img.sector == 0 {
 		img.sector = DetectSectorSize(f, img.size)
@@ -232,75 +223,6 @@ func OpenImage(path string, opts OpenOptions) (*Image, error) {
 		return nil, &DeviceError{Op: "open", Path: path, Offset: -1, Err: err}
 	}
 	return img, nil
-}
-
-// Size returns the image size in bytes, as it was when opened.
-func (m *Image) Size() int64 { return m.size }
-
-// SectorSize returns the logical sector size in bytes.
-func (m *Image) SectorSize() int { return m.sector }
-
-// PhysicalSectorSize returns the physical sector size in bytes.
-func (m *Image) PhysicalSectorSize() int { return m.physical }
-
-// Path returns the path the image was opened from.
-func (m *Image) Path() string { return m.path }
-
-// Writable reports whether the image was opened for writing.
-func (m *Image) Writable() bool { return m.writable }
-
-// ReadAt reads len(p) bytes at byte offset off. It fails with an error
-// wrapping [ErrOutOfRange] when the range is not inside the image.
-func (m *Image) ReadAt(p []byte, off int64) (int, error) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	if m.f == nil {
-		return 0, &DeviceError{Op: "read", Path: m.path, Offset: off, Err: ErrClosed}
-	}
-	return readFull(m.f, p, off, m.size, m.path)
-}
-
-// WriteAt writes all of p at byte offset off. It fails with an error
-// wrapping [ErrReadOnly] on a read-only image and [ErrOutOfRange] when the
-// range is not inside the image; images never grow.
-func (m *Image) WriteAt(p []byte, off int64) (int, error) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	if m.f == nil {
-		return 0, &DeviceError{Op: "write", Path: m.path, Offset: off, Err: ErrClosed}
-	}
-	if !m.writable {
-		return 0, &DeviceError{Op: "write", Path: m.path, Offset: off, Err: ErrReadOnly}
-	}
-	return writeFull(m.f, p, off, m.size, m.path)
-}
-
-// Sync flushes the image file to stable storage (fsync).
-func (m *Image) Sync() error {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	if m.f == nil {
-		return &DeviceError{Op: "sync", Path: m.path, Offset: -1, Err: ErrClosed}
-	}
-	if err := m.f.Sync(); err != nil {
-		return &DeviceError{Op: "sync", Path: m.path, Offset: -1, Err: err}
-	}
-	return nil
-}
-
-// Close closes the image file. Further calls fail with [ErrClosed].
-func (m *Image) Close() error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.f == nil {
-		return &DeviceError{Op: "close", Path: m.path, Offset: -1, Err: ErrClosed}
-	}
-	err := m.f.Close()
-	m.f = nil
-	if err != nil {
-		return &DeviceError{Op: "close", Path: m.path, Offset: -1, Err: err}
-	}
-	return nil
 }
 
 // checkRange fails when [off, off+n) is not inside [0, size).

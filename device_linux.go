@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -19,15 +18,7 @@ import (
 
 // BlockDevice is a Linux block device (a disk, a partition or a loop
 // device) opened with [OpenBlockDevice].
-type BlockDevice struct {
-	mu       sync.RWMutex // guards f against Close
-	f        *os.File
-	path     string
-	size     int64
-	sector   int
-	physical int
-	writable bool
-}
+type BlockDevice struct{ fileDevice }
 
 // OpenBlockDevice opens a Linux block device. Its size and sector sizes
 // come from the kernel (BLKGETSIZE64, BLKSSZGET, BLKPBSZGET) unless opts
@@ -65,7 +56,7 @@ func OpenBlockDevice(path string, opts OpenOptions) (*BlockDevice, error) {
 	if err != nil {
 		return fail("ioctl BLKGETSIZE64", err)
 	}
-	d := &BlockDevice{f: f, path: path, size: size, writable: opts.Writable}
+	d := &BlockDevice{fileDevice{f: f, path: path, size: size, writable: opts.Writable}}
 	d.sector = opts.SectorSize
 	if d.sector == 0 {
 		ss, err := unix.IoctlGetUint32(fd, unix.BLKSSZGET)
@@ -103,60 +94,6 @@ func blockSize64(fd int) (int64, error) {
 	return int64(size), nil
 }
 
-// Size returns the device size in bytes, as the kernel reported it at open.
-func (d *BlockDevice) Size() int64 { return d.size }
-
-// SectorSize returns the logical sector size in bytes.
-func (d *BlockDevice) SectorSize() int { return d.sector }
-
-// PhysicalSectorSize returns the physical sector size in bytes.
-func (d *BlockDevice) PhysicalSectorSize() int { return d.physical }
-
-// Path returns the path the device was opened from.
-func (d *BlockDevice) Path() string { return d.path }
-
-// Writable reports whether the device was opened for writing.
-func (d *BlockDevice) Writable() bool { return d.writable }
-
-// ReadAt reads len(p) bytes at byte offset off. It fails with an error
-// wrapping [ErrOutOfRange] when the range is not inside the device.
-func (d *BlockDevice) ReadAt(p []byte, off int64) (int, error) {
-	d.mu.RLock()
-	defer d.mu.RUnlock()
-	if d.f == nil {
-		return 0, &DeviceError{Op: "read", Path: d.path, Offset: off, Err: ErrClosed}
-	}
-	return readFull(d.f, p, off, d.size, d.path)
-}
-
-// WriteAt writes all of p at byte offset off. It fails with an error
-// wrapping [ErrReadOnly] on a read-only device and [ErrOutOfRange] when the
-// range is not inside the device.
-func (d *BlockDevice) WriteAt(p []byte, off int64) (int, error) {
-	d.mu.RLock()
-	defer d.mu.RUnlock()
-	if d.f == nil {
-		return 0, &DeviceError{Op: "write", Path: d.path, Offset: off, Err: ErrClosed}
-	}
-	if !d.writable {
-		return 0, &DeviceError{Op: "write", Path: d.path, Offset: off, Err: ErrReadOnly}
-	}
-	return writeFull(d.f, p, off, d.size, d.path)
-}
-
-// Sync flushes written data to the device (fsync).
-func (d *BlockDevice) Sync() error {
-	d.mu.RLock()
-	defer d.mu.RUnlock()
-	if d.f == nil {
-		return &DeviceError{Op: "sync", Path: d.path, Offset: -1, Err: ErrClosed}
-	}
-	if err := d.f.Sync(); err != nil {
-		return &DeviceError{Op: "sync", Path: d.path, Offset: -1, Err: err}
-	}
-	return nil
-}
-
 // RereadPartitions asks the kernel to re-read the partition table
 // (BLKRRPART). The error wraps EBUSY when a partition is in use; callers
 // usually report that as a warning, since the table on disk is written.
@@ -178,21 +115,6 @@ func (d *BlockDevice) RereadPartitions() error {
 	}
 	if errno != 0 {
 		return &DeviceError{Op: "ioctl BLKRRPART", Path: d.path, Offset: -1, Err: errno}
-	}
-	return nil
-}
-
-// Close closes the device. Further calls fail with [ErrClosed].
-func (d *BlockDevice) Close() error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.f == nil {
-		return &DeviceError{Op: "close", Path: d.path, Offset: -1, Err: ErrClosed}
-	}
-	err := d.f.Close()
-	d.f = nil
-	if err != nil {
-		return &DeviceError{Op: "close", Path: d.path, Offset: -1, Err: err}
 	}
 	return nil
 }
