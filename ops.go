@@ -95,23 +95,8 @@ func (b *builder) resizeOpts(q *recovery.Partition) ntfs.ResizeOptions {
 
 func (b *builder) step(s planner.Step) error {
 	switch s.Kind {
-	case planner.StepShrinkFilesystem:
-		q, err := b.partition(s.Partition)
-		if err != nil {
-			return err
-		}
-		v, err := b.volume(s.Offset, q.SizeBytes)
-		if err != nil {
-			return err
-		}
-		ws, err := v.PlanShrink(s.SizeBytes+b.ss, b.resizeOpts(q))
-		if err != nil {
-			return err
-		}
-		if err := b.add(s.Offset, ws); err != nil {
-			return err
-		}
-		b.barrier("C: filesystem shrunk")
+	case planner.StepShrinkFilesystem, planner.StepFixHiddenSectors, planner.StepGrowFilesystem:
+		return b.resizeStep(s)
 
 	case planner.StepCopyData:
 		q, err := b.partition(s.Partition)
@@ -131,42 +116,6 @@ func (b *builder) step(s planner.Step) error {
 		b.ov.copy(s.From, s.Offset, s.SizeBytes)
 		b.barrier("WinRE data copied")
 
-	case planner.StepFixHiddenSectors:
-		q, err := b.partition(s.Partition)
-		if err != nil {
-			return err
-		}
-		v, err := b.volume(s.Offset, q.SizeBytes)
-		if err != nil {
-			return err
-		}
-		ws, err := v.PlanHiddenSectors(s.HiddenSectors)
-		if err != nil {
-			return err
-		}
-		if err := b.add(s.Offset, ws); err != nil {
-			return err
-		}
-
-	case planner.StepGrowFilesystem:
-		q, err := b.partition(s.Partition)
-		if err != nil {
-			return err
-		}
-		size := s.SizeBytes + b.ss
-		v, err := b.volume(s.Offset, size)
-		if err != nil {
-			return err
-		}
-		ws, err := v.PlanGrow(size, b.resizeOpts(q))
-		if err != nil {
-			return err
-		}
-		if err := b.add(s.Offset, ws); err != nil {
-			return err
-		}
-		b.barrier("WinRE filesystem grown")
-
 	case planner.StepWriteTable:
 		return b.writeTable(s)
 
@@ -180,6 +129,44 @@ func (b *builder) step(s planner.Step) error {
 
 	default:
 		return fmt.Errorf("%w: %s (%s)", ErrUnsupportedStep, s.Kind, s.Detail)
+	}
+	return nil
+}
+
+// resizeStep plans the NTFS steps: shrinking C:, fixing the hidden sectors
+// of the moved WinRE volume and growing it. Each opens the volume where the
+// step finds it (s.Offset) on the overlay, so it sees the steps before it.
+func (b *builder) resizeStep(s planner.Step) error {
+	q, err := b.partition(s.Partition)
+	if err != nil {
+		return err
+	}
+	size := q.SizeBytes // the volume's partition as it was
+	if s.Kind == planner.StepGrowFilesystem {
+		size = s.SizeBytes + b.ss // its partition as it will be
+	}
+	v, err := b.volume(s.Offset, size)
+	if err != nil {
+		return err
+	}
+	var ws []ntfs.Write
+	switch s.Kind {
+	case planner.StepShrinkFilesystem:
+		// s.SizeBytes is the volume: the partition less one sector.
+		ws, err = v.PlanShrink(s.SizeBytes+b.ss, b.resizeOpts(q))
+	case planner.StepFixHiddenSectors:
+		ws, err = v.PlanHiddenSectors(s.HiddenSectors)
+	case planner.StepGrowFilesystem:
+		ws, err = v.PlanGrow(size, b.resizeOpts(q))
+	}
+	if err != nil {
+		return err
+	}
+	if err := b.add(s.Offset, ws); err != nil {
+		return err
+	}
+	if s.Kind != planner.StepFixHiddenSectors {
+		b.barrier(string(s.Kind) + " done")
 	}
 	return nil
 }
