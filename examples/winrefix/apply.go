@@ -61,11 +61,8 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 		fmt.Fprintln(stderr, "usage: winrefix apply [--yes] [--journal FILE] [--min-free SIZE] [--size SIZE] PATH")
 		fs.PrintDefaults()
 	}
-	operands, err := parseFlags(fs, args)
+	operands, err := pf.parse(fs, args)
 	if err != nil {
-		return exitUsage, err
-	}
-	if err := pf.check(); err != nil {
 		return exitUsage, err
 	}
 	if len(operands) != 1 {

@@ -87,6 +87,30 @@ func (pf *planFlags) check() error {
 	return nil
 }
 
+// parse parses args with fs and checks the shared flags.
+func (pf *planFlags) parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	operands, err := parseFlags(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	return operands, pf.check()
+}
+
+// planOperand inspects the PATH operand (or the embedded sample) read-only
+// and plans it.
+func (pf *planFlags) planOperand(ctx context.Context, operands []string, stderr io.Writer) (*planner.Plan, error) {
+	path, cleanup, err := target(operands, stderr)
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	l, err := inspectPath(ctx, path, pf.sectorSize)
+	if err != nil {
+		return nil, err
+	}
+	return planner.New(l, pf.options()), nil
+}
+
 // inspectPath opens path read-only and inspects it.
 func inspectPath(ctx context.Context, path string, sectorSize int) (*recovery.Layout, error) {
 	dev, err := openDevice(path, sectorSize, false)
@@ -106,23 +130,14 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 		fmt.Fprintln(stderr, "usage: winrefix plan [--json] [--min-free SIZE] [--size SIZE] [--allow-dirty] [PATH]")
 		fs.PrintDefaults()
 	}
-	operands, err := parseFlags(fs, args)
+	operands, err := pf.parse(fs, args)
 	if err != nil {
 		return exitUsage, err
 	}
-	if err := pf.check(); err != nil {
-		return exitUsage, err
-	}
-	path, cleanup, err := target(operands, stderr)
+	p, err := pf.planOperand(ctx, operands, stderr)
 	if err != nil {
 		return exitFailed, err
 	}
-	defer cleanup()
-	l, err := inspectPath(ctx, path, pf.sectorSize)
-	if err != nil {
-		return exitFailed, err
-	}
-	p := planner.New(l, pf.options())
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -147,26 +162,17 @@ func runScript(ctx context.Context, args []string, stdout, stderr io.Writer) (in
 		fmt.Fprintln(stderr, "usage: winrefix script [--format powershell|diskpart] [--min-free SIZE] [--size SIZE] [PATH]")
 		fs.PrintDefaults()
 	}
-	operands, err := parseFlags(fs, args)
+	operands, err := pf.parse(fs, args)
 	if err != nil {
-		return exitUsage, err
-	}
-	if err := pf.check(); err != nil {
 		return exitUsage, err
 	}
 	if *format != "powershell" && *format != "diskpart" {
 		return exitUsage, usagef("--format must be powershell or diskpart")
 	}
-	path, cleanup, err := target(operands, stderr)
+	p, err := pf.planOperand(ctx, operands, stderr)
 	if err != nil {
 		return exitFailed, err
 	}
-	defer cleanup()
-	l, err := inspectPath(ctx, path, pf.sectorSize)
-	if err != nil {
-		return exitFailed, err
-	}
-	p := planner.New(l, pf.options())
 	if *format == "diskpart" {
 		fmt.Fprint(stdout, p.DiskpartScript())
 	} else {
