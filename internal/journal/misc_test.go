@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/winrepart/winrepart/internal/faultdev"
 )
 
 func TestLogger(t *testing.T) {
@@ -142,5 +144,29 @@ func TestCompleteThenChanged(t *testing.T) {
 	}
 	if m.FirstDiff(before) >= 0 {
 		t.Error("recovery wrote to a completed disk")
+	}
+}
+
+// TestNoOpWrite journals a write whose new bytes equal the old ones (a
+// table piece that did not change): State must not mistake the untouched
+// region for a finished write, before or after the run.
+func TestNoOpWrite(t *testing.T) {
+	dev := faultdev.NewMem(1<<20, 512)
+	if _, err := dev.WriteAt([]byte("same bytes"), 4096); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "j")
+	j, err := Create(path, dev, []Op{Write{Offset: 4096, Data: []byte("same bytes"), What: "no-op"}, Write{Offset: 8192, Data: []byte("new"), What: "real"}}, CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.State(dev); err != nil {
+		t.Fatalf("State before running: %v", err)
+	}
+	if err := j.Run(context.Background(), dev, RunOptions{}); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if res, err := Recover(context.Background(), dev, path, Auto, RunOptions{}); err != nil || res.Action != AlreadyComplete {
+		t.Fatalf("Recover: %v %v", res.Action, err)
 	}
 }

@@ -97,7 +97,9 @@ func (j *Journal) State(dev Device) (State, error) {
 		}
 		r := Region{Op: i, What: o.what, Offset: o.off, Length: o.length, Content: j.content(o, b), Checked: excl[i]}
 		st.Regions = append(st.Regions, r)
-		if !r.Checked || l.complete || l.rolledBack {
+		// A write that leaves the bytes as they were (old == new) says nothing
+		// about how far a run got: either reading is right.
+		if !r.Checked || l.complete || l.rolledBack || o.oldSum == o.newSum {
 			continue
 		}
 		var allowed []Content
