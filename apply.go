@@ -170,8 +170,8 @@ func Apply(ctx context.Context, dev Device, p *planner.Plan, opts ApplyOptions) 
 
 // Verify compares a disk inspected after applying p with what p said it
 // would become: every partition's extent, type, unique GUID and attributes,
-// a partition table without errors, and WinRE meeting KB5034441 at its
-// planned place.
+// a partition table without errors, and WinRE at its planned place with
+// the free space the plan's policy asked for.
 func Verify(p *planner.Plan, after *recovery.Layout) error {
 	var diffs []string
 	want := map[int]recovery.Partition{}
@@ -204,8 +204,10 @@ func Verify(p *planner.Plan, after *recovery.Layout) error {
 			diffs = append(diffs, fmt.Sprintf("problem %s: %s", pr.Code, pr.Message))
 		}
 	}
-	if w := after.WinRE; w == nil || !w.MeetsKB5034441 || w.Partition != p.WinRE.Partition {
-		diffs = append(diffs, fmt.Sprintf("WinRE verdict after applying: %+v", w))
+	// The free space the plan promised, under the policy it was made with
+	// (a caller's smaller --min-free included).
+	if w := after.WinRE; w == nil || w.Partition != p.WinRE.Partition || w.FreeBytes < p.WinRE.RequiredFreeBytes {
+		diffs = append(diffs, fmt.Sprintf("WinRE after applying: %v; the plan promised partition %d with %d bytes free", w, p.WinRE.Partition, p.WinRE.RequiredFreeBytes))
 	}
 	if len(diffs) > 0 {
 		return fmt.Errorf("%w:\n  %s", ErrVerify, strings.Join(diffs, "\n  "))

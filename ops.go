@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/winrepart/winrepart/internal/journal"
 	"github.com/winrepart/winrepart/mbr"
@@ -22,7 +23,6 @@ const extentGap = 1 << 20
 // step's writes on an overlay of the device that already holds the steps
 // before it, reading the device but never writing it.
 type builder struct {
-	dev  Device
 	l    *recovery.Layout
 	p    *planner.Plan
 	ss   int64
@@ -31,8 +31,10 @@ type builder struct {
 	opts ntfs.ResizeOptions
 }
 
-func buildOps(dev Device, l *recovery.Layout, p *planner.Plan, o ApplyOptions) ([]journal.Op, error) {
-	b := &builder{dev: dev, l: l, p: p, ss: int64(l.SectorSize), ov: &overlay{base: dev}, opts: ntfs.DefaultResizeOptions()}
+// buildOps reads the disk through r (never writing it) and returns the
+// journal operations that carry out p on the disk inspected as l.
+func buildOps(r io.ReaderAt, l *recovery.Layout, p *planner.Plan, o ApplyOptions) ([]journal.Op, error) {
+	b := &builder{l: l, p: p, ss: int64(l.SectorSize), ov: &overlay{base: r}, opts: ntfs.DefaultResizeOptions()}
 	b.opts.SetDirty = !o.KeepClean
 	for _, s := range p.Steps {
 		if err := b.step(s); err != nil {
