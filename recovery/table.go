@@ -48,6 +48,14 @@ func ReadTable(r io.ReaderAt, size int64, sectorSize int) (*Layout, error) {
 	if _, err := r.ReadAt(lba0[:], 0); err != nil {
 		return nil, &TableError{Scheme: SchemeNone, Err: err}
 	}
+	// A volume boot record at LBA 0 means a bare filesystem ("superfloppy")
+	// with no partition table; its boot code would otherwise be read as
+	// MBR entries. An MBR never has these OEM ids at offset 3.
+	for _, oem := range []string{"NTFS    ", "-FVE-FS-", "MSWIN4.1", "MSDOS5.0", "EXFAT   ", "mkfs.fat"} {
+		if string(lba0[3:11]) == oem {
+			return nil, &TableError{Scheme: SchemeNone, Err: fmt.Errorf("%w: LBA 0 holds a volume boot record (OEM id %q): a bare filesystem, not a partitioned disk", ErrNoPartitionTable, oem)}
+		}
+	}
 	var rec mbr.Record
 	recErr := rec.UnmarshalBinary(lba0[:])
 
