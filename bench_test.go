@@ -1,0 +1,154 @@
+package winrepart_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/winrepart/winrepart"
+	"github.com/winrepart/winrepart/planner"
+	"github.com/winrepart/winrepart/recovery"
+)
+
+// countingDevice is a recovery.Device that counts what is read through it.
+type countingDevice struct {
+	recovery.Device
+	bytes, calls, largest atomic.Int64
+}
+
+func (c *countingDevice) ReadAt(p []byte, off int64) (int, error) {
+	n, err := c.Device.ReadAt(p, off)
+	c.bytes.Add(int64(n))
+	c.calls.Add(1)
+	for {
+		l := c.largest.Load()
+		if int64(len(p)) <= l || c.largest.CompareAndSwap(l, int64(len(p))) {
+			break
+		}
+	}
+	return n, err
+}
+
+func TestCountingDevice(t *testing.T) {
+	img := filepath.Join(t.TempDir(), "disk.img")
+	if err := os.WriteFile(img, make([]byte, 64<<10), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dev, err := winrepart.OpenImage(img, winrepart.OpenOptions{SectorSize: 512})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Close()
+	c := &countingDevice{Device: dev}
+	buf := make([]byte, 4096)
+	for _, off := range []int64{0, 8192, 60 << 10} {
+		if _, err := c.ReadAt(buf[:off/1024+512], off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, want := c.bytes.Load(), int64(512+520+572); got != want {
+		t.Errorf("bytes = %d, want %d", got, want)
+	}
+	if got := c.calls.Load(); got != 3 {
+		t.Errorf("calls = %d, want 3", got)
+	}
+	if got := c.largest.Load(); got != 572 {
+		t.Errorf("largest = %d, want 572", got)
+	}
+}
+
+// benchImages returns the images named by the comma-separated list in the
+// environment variable name, or skips the benchmark. bench/run.sh builds
+// them (sparse GPT disks with C: of 64 GiB, 1 TiB and 4 TiB).
+func benchImages(b *testing.B, name string) []string {
+	v := os.Getenv(name)
+	if v == "" {
+		b.Skipf("set %s to a comma-separated list of disk images (bench/run.sh does)", name)
+	}
+	return strings.Split(v, ",")
+}
+
+// BenchmarkInspectPlan reads a disk with recovery.Inspect and plans the fix
+// with planner.New, reporting the bytes read per operation (read-B/op), the
+// read calls (reads/op) and the largest single read (max-read-B).
+func BenchmarkInspectPlan(b *testing.B) {
+	for _, img := range benchImages(b, "WINREPART_BENCH_IMAGES") {
+		b.Run(strings.TrimSuffix(filepath.Base(img), ".img"), func(b *testing.B) {
+			dev, err := winrepart.OpenImage(img, winrepart.OpenOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer dev.Close()
+			c := &countingDevice{Device: dev}
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				l, err := recovery.Inspect(ctx, c, recovery.Options{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if p := planner.New(l, planner.Options{}); p.Refused {
+					b.Fatalf("plan refused: %v", p.Reasons)
+				}
+			}
+			b.ReportMetric(float64(c.bytes.Load())/float64(b.N), "read-B/op")
+			b.ReportMetric(float64(c.calls.Load())/float64(b.N), "reads/op")
+			b.ReportMetric(float64(c.largest.Load()), "max-read-B")
+		})
+	}
+}
+
+// BenchmarkApply applies the planned fix to a fresh sparse copy of each
+// image named in WINREPART_BENCH_APPLY (copying is not timed), for
+// profiling: go test -run '^$' -bench Apply -benchtime 3x -cpuprofile cpu.out.
+// WINREPART_BENCH_MIN_FREE (bytes) overrides the policy's free space.
+func BenchmarkApply(b *testing.B) {
+	for _, img := range benchImages(b, "WINREPART_BENCH_APPLY") {
+		b.Run(strings.TrimSuffix(filepath.Base(img), ".img"), func(b *testing.B) {
+			var opts planner.Options
+			if v := os.Getenv("WINREPART_BENCH_MIN_FREE"); v != "" {
+				n, err := strconv.ParseInt(v, 10, 64)
+				if err != nil {
+					b.Fatal(err)
+				}
+				opts.MinFreeBytes = n
+			}
+			dir := b.TempDir()
+			work := filepath.Join(dir, "run.img")
+			ctx := context.Background()
+			var copied int64
+			for b.Loop() {
+				b.StopTimer()
+				os.Remove(work)
+				if out, err := exec.Command("cp", "--sparse=always", img, work).CombinedOutput(); err != nil {
+					b.Fatalf("cp: %v: %s", err, out)
+				}
+				b.StartTimer()
+				dev, err := winrepart.OpenImage(work, winrepart.OpenOptions{Writable: true})
+				if err != nil {
+					b.Fatal(err)
+				}
+				l, err := recovery.Inspect(ctx, dev, recovery.Options{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				p := planner.New(l, opts)
+				if p.Refused || len(p.Steps) == 0 {
+					b.Fatalf("nothing to apply: %s", p.Summary)
+				}
+				res, err := winrepart.Apply(ctx, dev, p, winrepart.ApplyOptions{JournalPath: filepath.Join(dir, "journal")})
+				if err != nil {
+					b.Fatal(err)
+				}
+				copied += res.BytesCopied
+				dev.Close()
+			}
+			b.ReportMetric(float64(copied)/float64(b.N), "copied-B/op")
+		})
+	}
+}
