@@ -292,7 +292,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else 
 	echo "## recovery.Inspect + planner.New through a counting ReaderAt (warm cache)"
 	echo
 	echo '```'
-	if command -v benchstat >/dev/null; then benchstat "$work/inspect.bench"; else grep -E '^(Benchmark|goos|cpu)' "$work/inspect.bench"; fi
+	grep -E '^Benchmark' "$work/inspect.bench"
 	echo '```'
 	if [[ $micro == 1 ]]; then
 		echo
