@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -121,6 +122,7 @@ func TestApplyFixtures(t *testing.T) {
 		strategy planner.Strategy
 		refused  bool
 		err      error // expected Apply error (nothing written)
+		grow     int64 // bytes added to the image first (a VM disk enlarged)
 	}{
 		{fixture: "gpt-win11-standard", strategy: planner.StrategyShrinkOS},
 		{fixture: "gpt-two-recovery", strategy: planner.StrategyShrinkOS},
@@ -132,13 +134,27 @@ func TestApplyFixtures(t *testing.T) {
 		{fixture: "gpt-win11-compliant", strategy: planner.StrategyNoop},
 		{fixture: "mbr-extended-logical", refused: true},
 		{fixture: "mbr-sysreserved", refused: true},
+		{fixture: "mbr-sysreserved", grow: 1 << 30, strategy: planner.StrategyGrowInPlace},
 		{fixture: "gpt-hibernated", refused: true},
 		{fixture: "gpt-bitlocker-os", refused: true},
 		{fixture: "gpt-winre-disabled", refused: true},
 	}
 	for _, tc := range cases {
-		t.Run(tc.fixture, func(t *testing.T) {
+		name := tc.fixture
+		if tc.grow > 0 {
+			name += "-grown"
+		}
+		t.Run(name, func(t *testing.T) {
 			img := testutil.Fixture(t, tc.fixture)
+			if tc.grow > 0 {
+				fi, err := os.Stat(img)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Truncate(img, fi.Size()+tc.grow); err != nil {
+					t.Fatal(err)
+				}
+			}
 			journalPath := filepath.Join(t.TempDir(), "journal")
 			dev := open(t, img, true)
 			before := inspect(t, dev)
@@ -201,7 +217,12 @@ func checkApply(t *testing.T, img string, dev winrepart.Device, before *recovery
 			t.Errorf("sgdisk -v after apply:\n%s", out)
 		}
 	}
-	if before.SectorSize == 512 {
+	if before.Scheme == recovery.SchemeMBR {
+		if out, _ := testutil.RunErr("sfdisk", "--verify", img); !strings.Contains(out, "No errors detected") {
+			t.Errorf("sfdisk --verify after apply:\n%s", out)
+		}
+	}
+	if before.Scheme == recovery.SchemeGPT && before.SectorSize == 512 {
 		parts := sfdiskParts(t, img)
 		for _, sp := range parts {
 			if strings.HasSuffix(sp.Node, strconv.Itoa(reP.Number)) {
@@ -219,7 +240,7 @@ func checkApply(t *testing.T, img string, dev winrepart.Device, before *recovery
 	if free := size - usedMB*1000000; free < winre.MinFreeKB5034441-1000000 {
 		t.Errorf("WinRE has %d bytes free per ntfsresize, want >= 250 MiB", free)
 	}
-	if reA.UniqueGUID != reP.UniqueGUID || reA.Attributes != 0x8000000000000001 {
+	if before.Scheme == recovery.SchemeGPT && (reA.UniqueGUID != reP.UniqueGUID || reA.Attributes != 0x8000000000000001) {
 		t.Errorf("WinRE entry: guid %s attributes %s", reA.UniqueGUID, reA.Attributes)
 	}
 	if !after.WinRE.MeetsKB5034441 {
