@@ -8,6 +8,7 @@
 #   --quick     C: of 64 GiB only, one run, micro-benchmarks with -count 1
 #   --runs N    runs per pipeline (default 3); figures are medians
 #   --no-micro  skip the Go micro-benchmarks
+#   --plan-only only the inspect + plan figures (no apply, no micro)
 #
 # Environment: BENCH_DIR (work directory, default a new temp dir, removed at
 # the end unless BENCH_KEEP=1), BENCH_OUT (default bench/results.md).
@@ -23,13 +24,14 @@ root=$(cd "$here/.." && pwd)
 MiB=$((1024 * 1024))
 GiB=$((1024 * MiB))
 
-quick=0 runs=3 micro=1
+quick=0 runs=3 micro=1 apply=1
 while [[ $# -gt 0 ]]; do
 	case $1 in
 	--quick) quick=1 runs=1 ;;
 	--runs) runs=$2; shift ;;
 	--no-micro) micro=0 ;;
-	*) echo "usage: bench/run.sh [--quick] [--runs N] [--no-micro]" >&2; exit 2 ;;
+	--plan-only) apply=0 micro=0 ;;
+	*) echo "usage: bench/run.sh [--quick] [--runs N] [--no-micro] [--plan-only]" >&2; exit 2 ;;
 	esac
 	shift
 done
@@ -140,7 +142,9 @@ build_image() {
 	detbytes boot.sdi 4096 >"$t/Recovery/WindowsRE/boot.sdi"
 	wimlib-imagex capture "$t" "$work/tree.wim" --compress=none >/dev/null
 	attach $((re * 512)) $((remib * MiB)) "$img"
-	mkntfs -F -Q -q -s 512 -c 4096 -p "$re" -H 255 -S 63 -L Recovery "$loop" $((remib * 2048))
+	# The boot sector's hidden-sectors field has 32 bits: past 2 TiB mkntfs
+	# refuses the partition start, and the field stays 0.
+	mkntfs -F -Q -q -s 512 -c 4096 -p $((re < 1 << 32 ? re : 0)) -H 255 -S 63 -L Recovery "$loop" $((remib * 2048))
 	wimlib-imagex apply "$work/tree.wim" 1 "$loop" >/dev/null
 	ntfscp -f -q "$loop" "$wim" /Recovery/WindowsRE/Winre.wim >/dev/null
 	detach
@@ -150,17 +154,18 @@ build_image() {
 # Cases: name C_MIB RE_MIB WIM_MIB MIN_FREE. A 1 GiB WinRE holding a
 # 700 MiB WIM has ~320 MiB free, which meets the default 250 MiB policy,
 # so those cases ask for 500 MiB free (--min-free) to make the fix grow it.
-cases=("c64g-re529m 65536 529 420 250M" "c64g-re1g 65536 1024 700 500M")
+cases=()
+[[ $apply == 1 ]] && cases=("c64g-re529m 65536 529 420 250M" "c64g-re1g 65536 1024 700 500M")
 plan_sizes=(65536)
 if [[ $quick == 0 ]]; then
-	cases+=("c1t-re529m 1048576 529 420 250M" "c1t-re1g 1048576 1024 700 500M")
+	[[ $apply == 1 ]] && cases+=("c1t-re529m 1048576 529 420 250M" "c1t-re1g 1048576 1024 700 500M")
 	plan_sizes+=(1048576 4194304)
 fi
 
 for w in 420 700; do
 	[[ -f $work/winre-$w.wim ]] || { log "building a WIM of $w MiB of random data"; make_wim "$work/winre-$w.wim" "$w"; }
 done
-for c in "${cases[@]}"; do
+for c in ${cases[@]+"${cases[@]}"}; do
 	read -r name cmib remib wmib minfree <<<"$c"
 	if [[ ! -f $work/$name.img ]]; then
 		log "building $name.img"
@@ -206,7 +211,7 @@ run_case() {
 }
 
 for ((run = 1; run <= runs; run++)); do
-	for c in "${cases[@]}"; do
+	for c in ${cases[@]+"${cases[@]}"}; do
 		read -r name cmib remib wmib minfree <<<"$c"
 		run_case "$name" "$minfree" "$run"
 	done
@@ -231,14 +236,14 @@ done
 # The counting-ReaderAt benchmark (bench_test.go) over the same images.
 log "go test -bench InspectPlan"
 (cd "$root" && WINREPART_BENCH_IMAGES="$(paste -sd, "$work/plan-images")" \
-	go test -run '^$' -bench '^BenchmarkInspectPlan$' -benchmem -count "$runs" -benchtime 20x .) >"$work/inspect.bench"
+	go test -run '^$' -bench '^BenchmarkInspectPlan$' -benchmem -count "$runs" -benchtime 20x ./bench) >"$work/inspect.bench"
 
 if [[ $micro == 1 ]]; then
 	log "micro-benchmarks"
 	count=5
 	[[ $quick == 1 ]] && count=1
-	(cd "$root" && go test -run '^$' -bench '^Benchmark(Read|ReadGoDiskfs|Verify|ParseReAgent|PatchLocation|ParseWIMHeader|ReadXML|OpenLookup|LookupMany|ParseBootSector|ParseRecord|ParseMFTRecord)$' \
-		-benchmem -count "$count" -benchtime 0.3s ./gpt ./mbr ./winre ./recovery/ntfs) >"$work/micro.bench"
+	(cd "$root" && go test -run '^$' -bench '^Benchmark(Read|ReadGoDiskfs|Verify|ParseReAgent|PatchLocation|ParseWIMHeader|ReadXML|OpenLookup|LookupMany|NTFSBootSector|NTFSRecord)$' \
+		-benchmem -count "$count" -benchtime 0.3s ./gpt ./mbr ./winre ./recovery/ntfs ./bench) >"$work/micro.bench"
 fi
 
 # ---- report ----
@@ -260,11 +265,12 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else 
 	echo "before every timed run. Bytes: rchar/wchar (read/write calls, cache hits included) and, in"
 	echo "brackets, read_bytes/write_bytes (block layer) from /proc/PID/io of the whole process tree."
 	echo
+	if [[ $apply == 1 ]]; then
 	echo "## Apply vs the reference tools vs one sequential copy"
 	echo
 	echo "| image | pipeline | wall s | read MiB | written MiB | peak RSS MiB | vs reference | vs limit |"
 	echo "|---|---|---:|---:|---:|---:|---:|---:|"
-	for c in "${cases[@]}"; do
+	for c in ${cases[@]+"${cases[@]}"}; do
 		read -r name cmib remib wmib minfree <<<"$c"
 		ref=$(median "$work/res/$name.reference" wall_ns)
 		lim=$(median "$work/res/$name.limit" wall_ns)
@@ -279,6 +285,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else 
 		done
 	done
 	echo
+	fi
 	echo "## winrefix plan (inspect + plan, cold cache)"
 	echo
 	echo "| image | wall ms | read MiB (rchar) | block reads MiB | peak RSS MiB |"

@@ -1,4 +1,4 @@
-package winrepart_test
+package bench_test
 
 import (
 	"context"
