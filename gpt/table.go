@@ -162,13 +162,15 @@ func Read(r io.ReaderAt, diskSize int64, sectorSize int) (*Table, error) {
 	t.SectorSize, t.DiskSize = sectorSize, diskSize
 
 	// Read ahead LBA 0, the primary header and an array of the default size
-	// after it. The buffer is kept: the primary array is a slice of it.
+	// after it, into a scratch buffer: the primary array is then copied out
+	// exactly, which costs less than keeping the whole buffer.
 	ss := uint64(sectorSize)
-	head := window{lba: 0}
+	head := window{}
+	var hp *[]byte
 	if n := 2 + ceilDiv(DefaultEntries*MinEntrySize, ss); readAhead && n <= sectors {
-		b := make([]byte, n*ss)
-		if _, err := r.ReadAt(b, 0); err == nil {
-			head = window{b: b, lba: 0, ss: ss, owned: true}
+		hp = scratchBuf(int(n * ss))
+		if _, err := r.ReadAt(*hp, 0); err == nil {
+			head = window{b: *hp, lba: 0, ss: ss}
 		}
 	}
 	if mb := head.sectors(0, 1); mb != nil {
@@ -183,6 +185,9 @@ func Read(r io.ReaderAt, diskSize int64, sectorSize int) (*Table, error) {
 	}
 	t.Primary = &blk.p
 	pcrc := readCopy(r, t.Primary, Primary, 1, sectors, ss, head, nil, 0)
+	if hp != nil {
+		scratch.Put(hp)
+	}
 
 	backupLBA := sectors - 1
 	guess := ceilDiv(DefaultEntries*MinEntrySize, ss)
@@ -229,10 +234,9 @@ var readAhead = true
 
 // window is a run of sectors read ahead, starting at lba.
 type window struct {
-	b     []byte
-	lba   uint64
-	ss    uint64
-	owned bool // b may be kept by the Table (else it is scratch)
+	b   []byte // scratch: slices of it must be copied to be kept
+	lba uint64
+	ss  uint64
 }
 
 // sectors returns the bytes of n sectors from lba when the window holds
@@ -375,10 +379,7 @@ func readCopy(r io.ReaderAt, c *Copy, src Source, lba, sectors, ss uint64, w win
 	size := int(h.arrayBytes()) // bounded by MaxEntryArrayBytes above
 	var arr []byte
 	if b := w.sectors(pe, n); b != nil {
-		arr = b[:size:size]
-		if !w.owned {
-			arr = share(arr, same)
-		}
+		arr = share(b[:size], same)
 	} else {
 		var err error
 		if arr, err = readArray(r, int64(pe*ss), size, same); err != nil {
@@ -415,12 +416,15 @@ func scratchBuf(n int) *[]byte {
 	return bp
 }
 
-// share returns same when b holds the same bytes, else a copy of b.
+// share returns same when b holds the same bytes, else a copy of b (with
+// no spare capacity; make+copy is compiled without zeroing).
 func share(b, same []byte) []byte {
 	if same != nil && bytes.Equal(b, same) {
 		return same
 	}
-	return bytes.Clone(b)
+	c := make([]byte, len(b))
+	copy(c, b)
+	return c
 }
 
 // readArray reads n bytes at off. When same has n bytes and the bytes read
