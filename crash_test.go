@@ -250,19 +250,24 @@ func (s *crashStates) outcome(m *faultdev.Mem) string {
 	case m.FirstDiff(s.new) < 0:
 		return "new"
 	}
-	if s.freeLen > 0 {
-		mm := m.Clone()
-		buf := make([]byte, 1<<20)
-		for off := s.freeOff; off < s.freeOff+s.freeLen; off += int64(len(buf)) {
-			b := buf[:min(int64(len(buf)), s.freeOff+s.freeLen-off)]
-			s.old.ReadAt(b, off)
-			mm.WriteAt(b, off)
-		}
-		if mm.FirstDiff(s.old) < 0 {
-			return "old-but-free"
-		}
+	if d, end := m.FirstDiff(s.old), s.freeOff+s.freeLen; s.freeLen > 0 && d >= s.freeOff && d < end && sameRange(m, s.old, end, m.Size()-end) {
+		return "old-but-free"
 	}
 	return fmt.Sprintf("neither (differs from old at byte %d, from new at %d)", m.FirstDiff(s.old), m.FirstDiff(s.new))
+}
+
+// sameRange reports whether a and b hold the same n bytes at off.
+func sameRange(a, b *faultdev.Mem, off, n int64) bool {
+	x, y := make([]byte, 1<<20), make([]byte, 1<<20)
+	for end := off + n; off < end; off += int64(len(x)) {
+		l := min(int64(len(x)), end-off)
+		a.ReadAt(x[:l], off)
+		b.ReadAt(y[:l], off)
+		if string(x[:l]) != string(y[:l]) {
+			return false
+		}
+	}
+	return true
 }
 
 func copyFile(t *testing.T, from, to string) {
@@ -380,13 +385,16 @@ func crashApply(t *testing.T, c crashLayout) {
 		step = 5
 	}
 	type tally struct {
-		points, recoveries, refusedBack, double int
-		outcomes                                map[string]int
+		points, recoveries, refusedBack, double, deep int
+		outcomes                                      map[string]int
 	}
 	n := tally{outcomes: map[string]int{}}
 	kinds := []string{"stop", "tear", "lose-unflushed"}
 	for _, kind := range kinds {
-		for k := 0; k < writes; k += step {
+		for k := 0; k < writes; k++ {
+			if k%step != 0 && !deep[k] {
+				continue
+			}
 			what := fmt.Sprintf("%s at write %d", kind, k)
 			m := old.Clone()
 			fd := faultdev.New(m)
@@ -413,20 +421,18 @@ func crashApply(t *testing.T, c crashLayout) {
 			if err != nil {
 				t.Fatalf("%s: State: %v", what, err)
 			}
-			// The crashed disk and journal, for recoveries on copies.
-			crashed, crashedJ := m.Clone(), jpath()
-			copyFile(t, path, crashedJ)
+			// The crashed disk and journal, kept for recoveries on copies.
+			needFB := kind == "stop" || k%3 == 0
+			needDouble := kind != "tear" && k%4 == 0
+			var crashed *faultdev.Mem
+			crashedJ := jpath()
+			if needFB || needDouble {
+				crashed = m.Clone()
+				copyFile(t, path, crashedJ)
+			}
 
-			// Forward and back, on copies of the crashed disk and journal.
-			if kind == "stop" || k%3 == 0 {
-				fm, fj := crashed.Clone(), jpath()
-				copyFile(t, crashedJ, fj)
-				if _, err := Recover(ctx, crashDev{fm}, fj, RecoverForward, nil); err != nil {
-					t.Fatalf("%s: Recover forward: %v", what, err)
-				}
-				if got := cs.outcome(fm); got != "new" {
-					t.Fatalf("%s: Recover forward left the %s state", what, got)
-				}
+			// Back and forward, on copies of the crashed disk and journal.
+			if needFB {
 				bm, bj := crashed.Clone(), jpath()
 				copyFile(t, crashedJ, bj)
 				_, err := Recover(ctx, crashDev{bm}, bj, RecoverBack, nil)
@@ -447,6 +453,17 @@ func crashApply(t *testing.T, c crashLayout) {
 						t.Fatalf("%s: Recover back left the %s state", what, got)
 					}
 				}
+				fm, fj := crashed, jpath()
+				if needDouble {
+					fm = crashed.Clone()
+				}
+				copyFile(t, crashedJ, fj)
+				if _, err := Recover(ctx, crashDev{fm}, fj, RecoverForward, nil); err != nil {
+					t.Fatalf("%s: Recover forward: %v", what, err)
+				}
+				if got := cs.outcome(fm); got != "new" {
+					t.Fatalf("%s: Recover forward left the %s state", what, got)
+				}
 				n.recoveries += 2
 			}
 
@@ -466,19 +483,28 @@ func crashApply(t *testing.T, c crashLayout) {
 				t.Fatalf("%s: nothing irreversible began, yet Recover (%s) went forward", what, rr.Action)
 			}
 			n.outcomes[got]++
-			again := m.Clone()
-			if _, err := Recover(ctx, crashDev{fd}, path, RecoverAuto, nil); err != nil || m.FirstDiff(again) >= 0 {
-				t.Fatalf("%s: a second Recover failed or wrote: %v", what, err)
+			// A second Recover writes nothing.
+			rw := fd.Writes()
+			if _, err := Recover(ctx, crashDev{fd}, path, RecoverAuto, nil); err != nil || fd.Writes() != rw {
+				t.Fatalf("%s: a second Recover failed (%v) or wrote (%d writes)", what, err, fd.Writes()-rw)
 			}
 			n.recoveries++
 			if deep[k] && kind == "stop" {
 				checkCrashState(t, what+", recovered to the "+got+" state", d, m)
+				n.deep++
 			}
 
-			// A crash during recovery, then Recover again.
-			if kind != "tear" && k%4 == 0 {
-				for _, jk := range []int{0, 1, 2, 7} {
-					m2 := crashed.Clone()
+			// A crash during recovery (at its first, middle and last write),
+			// then Recover again.
+			if needDouble {
+				for i, jk := range []int{0, rw / 2, rw - 1} {
+					if jk < 0 || (i > 0 && jk <= rw/2*(i-1)) {
+						continue
+					}
+					m2 := crashed
+					if i < 2 {
+						m2 = crashed.Clone()
+					}
 					fd2 := faultdev.New(m2)
 					if kind == "lose-unflushed" {
 						fd2.LoseUnflushed()
@@ -486,15 +512,15 @@ func crashApply(t *testing.T, c crashLayout) {
 					fd2.StopAfter(jk)
 					j2 := jpath()
 					copyFile(t, crashedJ, j2)
-					if _, err := Recover(ctx, crashDev{fd2}, j2, RecoverAuto, nil); err != nil && !errors.Is(err, faultdev.ErrPowerLost) {
-						t.Fatalf("%s, recovery stopped at its write %d: %v", what, jk, err)
+					if _, err := Recover(ctx, crashDev{fd2}, j2, RecoverAuto, nil); !errors.Is(err, faultdev.ErrPowerLost) {
+						t.Fatalf("%s, recovery stopped at its write %d of %d: %v, want a power loss", what, jk, rw, err)
 					}
 					fd2.Crash()
 					if _, err := Recover(ctx, crashDev{fd2}, j2, RecoverAuto, nil); err != nil {
-						t.Fatalf("%s, recovery stopped at its write %d: Recover again: %v", what, jk, err)
+						t.Fatalf("%s, recovery stopped at its write %d of %d: Recover again: %v", what, jk, rw, err)
 					}
 					if g := cs.outcome(m2); g != got {
-						t.Fatalf("%s, recovery stopped at its write %d: the disk ends %s, an uninterrupted Recover gave %s", what, jk, g, got)
+						t.Fatalf("%s, recovery stopped at its write %d of %d: the disk ends %s, an uninterrupted Recover gave %s", what, jk, rw, g, got)
 					}
 					n.double++
 					n.recoveries += 2
@@ -507,6 +533,6 @@ func crashApply(t *testing.T, c crashLayout) {
 		pts = append(pts, k)
 	}
 	sort.Ints(pts)
-	t.Logf("%d crash points (%d writes x %d fault kinds, every %d), %d recoveries: auto ended %v; %d backward recoveries refused as irreversible; %d crashes during recovery recovered; reference tools at writes %v; %v",
-		n.points, writes, len(kinds), step, n.recoveries, n.outcomes, n.refusedBack, n.double, pts, time.Since(start).Round(time.Millisecond))
+	t.Logf("%d crash points (%d writes x %d fault kinds, every %d), %d recoveries: auto ended %v; %d backward recoveries refused as irreversible; %d crashes during recovery recovered; reference tools on %d recovered disks (stop at writes %v); %v",
+		n.points, writes, len(kinds), step, n.recoveries, n.outcomes, n.refusedBack, n.double, n.deep, pts, time.Since(start).Round(time.Millisecond))
 }
