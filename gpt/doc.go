@@ -24,6 +24,12 @@
 // naming the copy, the LBA, the field and its value, which unwraps to a
 // sentinel such as [ErrHeaderCRC].
 //
+// On a disk laid out as UEFI recommends, Read makes two ReadAt calls (LBA 0
+// through the primary array, then the backup array and header), keeps one
+// copy of the entry array when both copies hold the same bytes, computes
+// each CRC once, and allocates three times: the [Table] with both copies
+// and the MBR, the raw primary array, and the decoded [Table.Entries].
+//
 // # Diagnosis
 //
 // [Table.Verify] reports, without failing, what gdisk's verify reports:
@@ -47,7 +53,8 @@
 // [MaxEntryArrayBytes] (4 MiB, as libfdisk), the header may not exceed one
 // sector, and all offsets are computed in 64-bit arithmetic with overflow
 // checks. (A header claiming 0xFFFFFFFF entries crashes sgdisk 1.0.9; here
-// it is an [ErrEntryArrayTooBig].) Read is fuzzed (FuzzRead).
+// it is an [ErrEntryArrayTooBig].) Read is fuzzed (FuzzRead, and
+// FuzzReadAhead, which checks that its read-ahead changes nothing).
 //
 // [UEFI 2.10 §5.3]: https://uefi.org/specs/UEFI/2.10/05_GUID_Partition_Table_Format.html
 package gpt

@@ -98,12 +98,15 @@ func (h *Header) UnmarshalBinary(b []byte) error {
 	return nil
 }
 
+// zeroCRCField stands for the CRC field in headerCRC (a package variable:
+// a local array escapes through crc32.Update and costs an allocation).
+var zeroCRCField [4]byte
+
 // headerCRC computes the CRC32 of a HeaderSize-byte header with the CRC
 // field taken as zero, without modifying b.
 func headerCRC(b []byte) uint32 {
-	var zero [4]byte
 	c := crc32.Update(0, crc32.IEEETable, b[:offHeaderCRC32])
-	c = crc32.Update(c, crc32.IEEETable, zero[:])
+	c = crc32.Update(c, crc32.IEEETable, zeroCRCField[:])
 	return crc32.Update(c, crc32.IEEETable, b[offHeaderCRC32+4:])
 }
 
