@@ -294,13 +294,18 @@ func copyFile(t *testing.T, from, to string) {
 // TestCrashApply crashes the public Apply at every device write, with each
 // fault a power cut produces, on a shrink-os change (WinRE moved left over
 // its own old place: an irreversible copy) and a relocate change (WinRE
-// copied into C:'s tail: reversible to the end). After each crash it checks
-// that Recover in auto mode reaches exactly the old or the new state (the
-// new one when an irreversible copy began), that forward recovery reaches
-// the new state and backward recovery the old one or refuses with
-// ErrIrreversible writing nothing, that a second Recover changes nothing,
-// and that a crash during recovery is recovered too. At a few crash points
-// the recovered disk goes through sgdisk, ntfsresize and ntfscat.
+// copied into C:'s tail: reversible to the end). After each crash, Recover
+// in auto mode must reach exactly the old or the new state (the new one
+// once an irreversible copy began; for the relocate change the old state
+// may keep copied bytes in the copy's destination, space the old layout
+// does not use), and a second Recover must write nothing. On every second
+// crash point of a subset, forward recovery must reach the new state and
+// backward recovery the old one or refuse with ErrIrreversible writing
+// nothing; on every fifth, recovery itself is crashed at its first, middle
+// and last write and must still end where an uninterrupted one does. At
+// four crash points (the first, one mid-copy, the one after the last table
+// write, the last) the recovered disk goes through sgdisk, ntfsresize and
+// ntfscat. -short tries every fifth crash point.
 func TestCrashApply(t *testing.T) {
 	for _, c := range []crashLayout{
 		{name: "shrink-os", osMiB: 192, reMiB: 48, minFree: 24 * miniMiB, strategy: planner.StrategyShrinkOS},
