@@ -29,6 +29,9 @@ import (
 // checks the primary copy only, and skips LBA 0. Compare with
 //
 //	go test ./gpt -run '^$' -bench BenchmarkRead -benchmem -count 10 | benchstat -col /impl -
+//
+// Within one process the winrepart half runs first; running each half in
+// its own process (-bench 'Read$/impl=go-diskfs') gave the same ratio.
 
 // memFile adapts a bytes.Reader to go-diskfs's backend.File.
 type memFile struct {
