@@ -240,7 +240,7 @@ log "go test -bench InspectPlan"
 
 if [[ $micro == 1 ]]; then
 	log "micro-benchmarks"
-	count=5
+	count=6
 	[[ $quick == 1 ]] && count=1
 	(cd "$root" && go test -run '^$' -bench '^Benchmark(Read|ReadGoDiskfs|Verify|ParseReAgent|PatchLocation|ParseWIMHeader|ReadXML|OpenLookup|LookupMany|NTFSBootSector|NTFSRecord)$' \
 		-benchmem -count "$count" -benchtime 0.3s ./gpt ./mbr ./winre ./recovery/ntfs ./bench) >"$work/micro.bench"
@@ -306,7 +306,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else 
 		echo "## Parser micro-benchmarks"
 		echo
 		echo '```'
-		if command -v benchstat >/dev/null; then benchstat "$work/micro.bench"; else grep -E '^(Benchmark|goos|cpu|pkg)' "$work/micro.bench"; fi
+		if command -v benchstat >/dev/null; then (cd "$work" && benchstat micro.bench); else grep -E '^(Benchmark|goos|cpu|pkg)' "$work/micro.bench"; fi
 		echo '```'
 	fi
 } >"$out"
