@@ -2,6 +2,7 @@ package bench_test
 
 import (
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -205,5 +206,49 @@ func BenchmarkNTFSRecord(b *testing.B) {
 		if _, err := ntfs.ParseRecord(rec, 5); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkBitmapTail scans the $Bitmap of C: backwards for its last used
+// cluster once (ntfs.Volume.LastUsedCluster), on the images of
+// WINREPART_BENCH_IMAGES. Inspect does this twice (LastUsedCluster, then
+// ShrinkLimit again); read-B/op here is what one scan costs.
+func BenchmarkBitmapTail(b *testing.B) {
+	for _, img := range benchImages(b, "WINREPART_BENCH_IMAGES") {
+		b.Run(strings.TrimSuffix(filepath.Base(img), ".img"), func(b *testing.B) {
+			dev, err := winrepart.OpenImage(img, winrepart.OpenOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer dev.Close()
+			l, err := recovery.Inspect(context.Background(), dev, recovery.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			var c *recovery.Partition
+			for i := range l.Partitions {
+				if l.Partitions[i].Role == recovery.RoleOS {
+					c = &l.Partitions[i]
+				}
+			}
+			if c == nil {
+				b.Fatal("no C: partition")
+			}
+			off := int64(c.StartLBA) * int64(l.SectorSize)
+			v, err := ntfs.Open(io.NewSectionReader(dev, off, c.SizeBytes), c.SizeBytes)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var read int64
+			b.ReportAllocs()
+			for b.Loop() {
+				v.ResetBytesRead()
+				if _, err := v.LastUsedCluster(); err != nil {
+					b.Fatal(err)
+				}
+				read = v.BytesRead()
+			}
+			b.ReportMetric(float64(read), "read-B/op")
+		})
 	}
 }

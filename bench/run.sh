@@ -236,7 +236,7 @@ done
 # The counting-ReaderAt benchmark (bench_test.go) over the same images.
 log "go test -bench InspectPlan"
 (cd "$root" && WINREPART_BENCH_IMAGES="$(paste -sd, "$work/plan-images")" \
-	go test -run '^$' -bench '^BenchmarkInspectPlan$' -benchmem -count "$runs" -benchtime 20x ./bench) >"$work/inspect.bench"
+	go test -run '^$' -bench '^Benchmark(InspectPlan|BitmapTail)$' -benchmem -count "$runs" -benchtime 20x ./bench) >"$work/inspect.bench"
 
 if [[ $micro == 1 ]]; then
 	log "micro-benchmarks"
@@ -296,7 +296,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else 
 			"$(fmt_mib "$(median "$f" read_bytes)") | $(awk -v k="$(median "$f" maxrss_kib)" 'BEGIN {printf "%.1f", k / 1024}') |"
 	done
 	echo
-	echo "## recovery.Inspect + planner.New through a counting ReaderAt (warm cache)"
+	echo "## recovery.Inspect + planner.New, and one scan of the bitmap tail, through a counting ReaderAt (warm cache)"
 	echo
 	echo '```'
 	grep -E '^Benchmark' "$work/inspect.bench"
