@@ -34,8 +34,10 @@ type Options struct {
 	// FullUsageLimit is the largest $Bitmap, in bytes, read in full to count
 	// used and free clusters (default 8 MiB: volumes up to 256 GiB with 4 KiB
 	// clusters). Larger volumes report UsedBytes and FreeBytes as -1 unless
-	// they hold winre.wim, and still report ShrinkableBytes from the bitmap's
-	// tail. This keeps inspecting a multi-terabyte disk to metadata reads.
+	// they hold winre.wim, and scan only the last FullUsageLimit bytes of
+	// their bitmap for ShrinkableBytes and LastUsedCluster: when that tail is
+	// free, both are conservative bounds (at least that much can shrink).
+	// This keeps inspecting a multi-terabyte disk to a bounded read.
 	FullUsageLimit int64
 }
 
@@ -174,18 +176,21 @@ func (in *inspector) examineNTFS(p *Partition, sec *io.SectionReader) *Filesyste
 	if bitmapBytes <= in.opts.FullUsageLimit {
 		in.fillUsage(fs, v)
 	} else {
-		last, err := v.LastUsedCluster()
+		// Scan only the last FullUsageLimit bytes of $Bitmap. When that
+		// tail is all free, assume the cluster just below it is used: the
+		// figures are then safe bounds (shrinkable at least this much),
+		// and the bytes read do not grow with the volume.
+		floor := v.TotalClusters() - in.opts.FullUsageLimit*8
+		last, _, err := v.LastUsedClusterFrom(floor)
 		note("bitmap tail", err)
 		if err == nil {
 			fs.LastUsedCluster = last
 		}
 	}
 	if fs.LastUsedCluster >= 0 || fs.UsedBytes == 0 {
-		if min, err := v.ShrinkLimit(); err == nil {
-			fs.ShrinkableBytes = max(0, p.SizeBytes-min)
-		} else {
-			note("shrink limit", err)
-		}
+		// As ntfsresize figures it: every cluster up to the last used one,
+		// one more, and the backup boot sector (see ntfs.Volume.ShrinkLimit).
+		fs.ShrinkableBytes = max(0, p.SizeBytes-(fs.LastUsedCluster+2)*fs.ClusterSize)
 	}
 	fs.Err = strings.Join(errs, "; ")
 	return fs

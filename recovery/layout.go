@@ -138,7 +138,9 @@ type Filesystem struct {
 	// ShrinkableBytes is how much the volume could shrink without moving
 	// any data: the free space past its last used cluster.
 	ShrinkableBytes int64
-	// LastUsedCluster is the highest cluster in use (-1 if none or unknown).
+	// LastUsedCluster is the highest cluster in use (-1 if none or unknown);
+	// on volumes too large to scan whole (see Options.FullUsageLimit) it may
+	// be an upper bound.
 	LastUsedCluster int64
 	// Err says why the filesystem could not be fully inspected ("" if it
 	// could).

@@ -95,31 +95,51 @@ func lastByteMask(tc int64) byte {
 // on a large volume whose tail is free it reads only that tail (see
 // BytesRead).
 func (v *Volume) LastUsedCluster() (int64, error) {
+	last, _, err := v.lastUsedFrom(0)
+	return last, err
+}
+
+// LastUsedClusterFrom is LastUsedCluster with a floor: it scans $Bitmap
+// backwards from the volume's end but no further down than cluster floor,
+// so the bytes it reads are bounded by the tail it is asked about, not by
+// the volume size. It returns the highest cluster in use at or above floor
+// and true, or floor-1 and false when every cluster from floor on is free.
+// floor is clamped to [0, TotalClusters].
+func (v *Volume) LastUsedClusterFrom(floor int64) (int64, bool, error) {
+	return v.lastUsedFrom(floor)
+}
+
+func (v *Volume) lastUsedFrom(floor int64) (int64, bool, error) {
 	tc := v.Boot.TotalClusters()
+	floor = min(max(floor, 0), tc)
 	st, err := v.bitmap()
 	if err != nil {
-		return -1, err
+		return -1, false, err
 	}
 	nbytes := (tc + 7) / 8
-	buf := make([]byte, min(tailChunk, nbytes))
-	for end := nbytes; end > 0; {
-		start := max(0, end-int64(len(buf)))
+	low := floor / 8 // first bitmap byte that holds a cluster >= floor
+	buf := make([]byte, min(tailChunk, max(nbytes-low, 1)))
+	for end := nbytes; end > low; {
+		start := max(low, end-int64(len(buf)))
 		chunk := buf[:end-start]
 		if err := readFull(st, chunk, start); err != nil {
-			return -1, err
+			return -1, false, err
 		}
 		for i := len(chunk) - 1; i >= 0; i-- {
 			b := chunk[i]
 			if start+int64(i) == nbytes-1 {
 				b &= lastByteMask(tc)
 			}
+			if start+int64(i) == low {
+				b &= 0xff << uint(floor%8) // clusters below floor do not count
+			}
 			if b != 0 {
-				return (start+int64(i))*8 + int64(7-bits.LeadingZeros8(b)), nil
+				return (start+int64(i))*8 + int64(7-bits.LeadingZeros8(b)), true, nil
 			}
 		}
 		end = start
 	}
-	return -1, nil
+	return floor - 1, false, nil
 }
 
 // RangeFree reports whether clusters [firstCluster, firstCluster+count)

@@ -12,16 +12,22 @@ import (
 // (the partition's first LBA, in logical sectors of the disk) becomes
 // newStartLBA, in the primary boot sector and in the backup one (the
 // sector after the volume, when it lies in the partition). Windows' boot
-// code uses the field to find the volume. Starts beyond the 32-bit field
-// give ErrBadSize.
+// code uses the field to find the volume. A start beyond the 32-bit field
+// (a partition past 2 TiB on 512-byte sectors) sets it to 0, as mkntfs
+// does when it formats such a partition: the field only matters for
+// booting the volume through its BIOS boot code, which a GPT WinRE never is.
 func (v *Volume) PlanHiddenSectors(newStartLBA uint64) ([]Write, error) {
-	if newStartLBA > math.MaxUint32 {
-		return nil, errf(ErrBadSize, "start LBA %d does not fit the 32-bit HiddenSectors field", newStartLBA)
+	field := newStartLBA
+	if field > math.MaxUint32 {
+		field = 0
 	}
 	p := &rsPlan{v: v}
 	var f [4]byte
-	binary.LittleEndian.PutUint32(f[:], uint32(newStartLBA))
-	what := fmt.Sprintf("HiddenSectors %d -> %d", v.Boot.HiddenSectors, newStartLBA)
+	binary.LittleEndian.PutUint32(f[:], uint32(field))
+	what := fmt.Sprintf("HiddenSectors %d -> %d", v.Boot.HiddenSectors, field)
+	if field != newStartLBA {
+		what += fmt.Sprintf(" (start LBA %d does not fit 32 bits)", newStartLBA)
+	}
 	bps := int64(v.Boot.BytesPerSector)
 	backup := int64(v.Boot.TotalSectors) * bps
 	if backup+bps <= v.size {
