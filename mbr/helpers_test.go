@@ -16,38 +16,14 @@ import (
 	"github.com/winrepart/winrepart/internal/testutil"
 )
 
-// moduleRoot walks up from the package directory to the directory holding
-// go.mod.
-func moduleRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-}
-
-// sample unzips member from a zip in the shared samples directory (a
-// sibling of the module root) into a temporary file and returns its path.
-// It skips the test when the archive is absent, unless tools are required.
+// sample unzips member from a zip among the shared samples (see
+// testutil.SamplePath, which skips or fails when it is absent) into a
+// temporary file and returns its path.
 func sample(t testing.TB, archive, member string) string {
 	t.Helper()
-	path := filepath.Join(moduleRoot(t), "..", "shared", "samples", archive)
-	zr, err := zip.OpenReader(path)
+	zr, err := zip.OpenReader(testutil.SamplePath(t, archive))
 	if err != nil {
-		if testutil.ToolsRequired() {
-			t.Fatalf("sample %s: %v", archive, err)
-		}
-		t.Skipf("sample %s not available: %v", archive, err)
+		t.Fatalf("sample %s: %v", archive, err)
 	}
 	defer zr.Close()
 	for _, f := range zr.File {
