@@ -389,7 +389,7 @@ func readCopy(r io.ReaderAt, c *Copy, src Source, lba, sectors, ss uint64, w win
 	}
 	c.EntryArray = arr
 	var got uint32
-	if same != nil && len(arr) > 0 && &arr[0] == &same[0] {
+	if len(arr) > 0 && len(same) == len(arr) && &arr[0] == &same[0] {
 		got = sameCRC // the same bytes as the array sameCRC was computed over
 	} else {
 		got = crc32.ChecksumIEEE(arr)
