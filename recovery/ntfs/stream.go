@@ -50,7 +50,12 @@ func (v *Volume) newStream(record uint64, ext []Attribute) (*stream, error) {
 		s.runs = append(s.runs, a.Runs...)
 		next = a.HighestVCN + 1
 	}
-	if (s.initSize+v.clusterSize-1)/v.clusterSize > next {
+	// Rounded up without overflow: initSize may be close to MaxInt64.
+	needed := s.initSize / v.clusterSize
+	if s.initSize%v.clusterSize != 0 {
+		needed++
+	}
+	if needed > next {
 		return bad(first, errf(ErrBadRunlist, "%v runs map %d clusters, initialized size %d needs more", first.Type, next, s.initSize))
 	}
 	return s, nil
