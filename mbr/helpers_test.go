@@ -1,7 +1,6 @@
 package mbr
 
 import (
-	"archive/zip"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -16,40 +15,11 @@ import (
 	"github.com/winrepart/winrepart/internal/testutil"
 )
 
-// sample unzips member from a zip among the shared samples (see
-// testutil.SamplePath, which skips or fails when it is absent) into a
-// temporary file and returns its path.
+// sample writes member of a zip among the shared samples (see
+// testutil.SampleBytes) to a temporary file and returns its path.
 func sample(t testing.TB, archive, member string) string {
 	t.Helper()
-	zr, err := zip.OpenReader(testutil.SamplePath(t, archive))
-	if err != nil {
-		t.Fatalf("sample %s: %v", archive, err)
-	}
-	defer zr.Close()
-	for _, f := range zr.File {
-		if filepath.Base(f.Name) != member {
-			continue
-		}
-		rc, err := f.Open()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rc.Close()
-		out := filepath.Join(t.TempDir(), member)
-		w, err := os.Create(out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := io.Copy(w, io.LimitReader(rc, 1<<30)); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
-		return out
-	}
-	t.Fatalf("%s has no member %s", archive, member)
-	return ""
+	return testutil.SampleFile(t, archive, member)
 }
 
 // sfdiskImage creates a sparse image of size bytes in a temporary

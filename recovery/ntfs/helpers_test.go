@@ -2,96 +2,23 @@ package ntfs
 
 import (
 	"bytes"
-	"compress/bzip2"
 	"crypto/sha256"
 	"encoding/hex"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/ulikunitz/xz"
 	"github.com/winrepart/winrepart/internal/testutil"
 )
 
-// samplePath returns the path of a Windows-made sample from the shared
-// samples directory beside the repository, skipping (or failing under
-// WINREPART_REQUIRE_TOOLS=1) when it is absent.
-func samplePath(t testing.TB, name string) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, "..", "shared", "samples", name)
-	if _, err := os.Stat(p); err != nil {
-		if testutil.ToolsRequired() {
-			t.Fatalf("sample %s missing: %v", name, err)
-		}
-		t.Skipf("sample %s missing", name)
-	}
-	return p
-}
-
-var (
-	sampleMu    sync.Mutex
-	sampleCache = map[string][]byte{}
-)
-
-// sampleBytes decompresses a sample (.xz or .bz2), once per test binary,
-// and returns a copy the caller may modify.
+// sampleBytes returns a decompressed Windows-made sample (a fresh copy).
 func sampleBytes(t testing.TB, name string) []byte {
 	t.Helper()
-	sampleMu.Lock()
-	defer sampleMu.Unlock()
-	if b, ok := sampleCache[name]; ok {
-		return bytes.Clone(b)
-	}
-	b := decompressSample(t, name)
-	sampleCache[name] = b
-	return bytes.Clone(b)
-}
-
-func decompressSample(t testing.TB, name string) []byte {
-	t.Helper()
-	f, err := os.Open(samplePath(t, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var r io.Reader
-	switch {
-	case strings.HasSuffix(name, ".xz"):
-		xr, err := xz.NewReader(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r = xr
-	case strings.HasSuffix(name, ".bz2"):
-		r = bzip2.NewReader(f)
-	default:
-		r = f
-	}
-	b, err := io.ReadAll(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return testutil.SampleBytes(t, name, "")
 }
 
 // openBytes opens a volume held in memory.
