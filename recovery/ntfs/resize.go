@@ -227,8 +227,49 @@ func (v *Volume) rsLoadBitmap() ([]byte, error) {
 }
 
 func bitSet(bm []byte, c int64) bool { return bm[c>>3]&(1<<(c&7)) != 0 }
-func setBit(bm []byte, c int64)      { bm[c>>3] |= 1 << (c & 7) }
-func clearBit(bm []byte, c int64)    { bm[c>>3] &^= 1 << (c & 7) }
+
+// clusterSet is a set of clusters kept in pages of 32 Ki clusters that are
+// allocated on first use, so the accounting check holds memory in
+// proportion to the clusters files map, not to the volume size (a 4 TiB
+// volume's full bitmap is 128 MiB).
+type clusterSet struct {
+	pages    map[int64]*[clusterSetPage]byte
+	lastPage int64
+	last     *[clusterSetPage]byte
+}
+
+const clusterSetPage = 4096 // bytes per page: 32 Ki clusters
+
+func (s *clusterSet) page(c int64, create bool) *[clusterSetPage]byte {
+	n := c >> 15
+	if s.last != nil && s.lastPage == n {
+		return s.last
+	}
+	pg := s.pages[n]
+	if pg == nil && create {
+		if s.pages == nil {
+			s.pages = map[int64]*[clusterSetPage]byte{}
+		}
+		pg = new([clusterSetPage]byte)
+		s.pages[n] = pg
+	}
+	if pg != nil {
+		s.lastPage, s.last = n, pg
+	}
+	return pg
+}
+
+func (s *clusterSet) has(c int64) bool {
+	pg := s.page(c, false)
+	return pg != nil && pg[(c>>3)&(clusterSetPage-1)]&(1<<(c&7)) != 0
+}
+
+func (s *clusterSet) add(c int64) {
+	pg := s.page(c, true)
+	pg[(c>>3)&(clusterSetPage-1)] |= 1 << (c & 7)
+}
+func setBit(bm []byte, c int64)   { bm[c>>3] |= 1 << (c & 7) }
+func clearBit(bm []byte, c int64) { bm[c>>3] &^= 1 << (c & 7) }
 
 // rsCheckAccounting reads every MFT record and checks that each cluster
 // the runlists of in-use records (base and extension records alike) map
@@ -237,7 +278,7 @@ func clearBit(bm []byte, c int64)    { bm[c>>3] &^= 1 << (c & 7) }
 // them, and a shrink refuses them in the cut-off tail anyway.
 func (v *Volume) rsCheckAccounting(bm []byte) error {
 	tc := v.TotalClusters()
-	seen := make([]byte, len(bm))
+	var seen clusterSet
 	owner := map[int64]uint64{} // first record of each run start, for reports
 	chunk := make([]byte, max(v.recordSize, (1<<20)/v.recordSize*v.recordSize))
 	total := int64(v.mftRecords) * v.recordSize
@@ -271,7 +312,7 @@ func (v *Volume) rsCheckAccounting(bm []byte) error {
 						if !bitSet(bm, c) {
 							return &AccountingError{Record: n, Type: a.Type, LCN: c, Other: NoRecord}
 						}
-						if bitSet(seen, c) {
+						if seen.has(c) {
 							other := NoRecord
 							for lcn, o := range owner {
 								if lcn <= c {
@@ -280,7 +321,7 @@ func (v *Volume) rsCheckAccounting(bm []byte) error {
 							}
 							return &AccountingError{Record: n, Type: a.Type, LCN: c, Other: other}
 						}
-						setBit(seen, c)
+						seen.add(c)
 					}
 					if len(owner) < 1<<16 {
 						owner[r.LCN] = n
@@ -361,8 +402,16 @@ func (v *Volume) PlanShrink(newPartitionBytes int64, opts ResizeOptions) ([]Writ
 		}
 		return nil, &ShrinkError{NewBytes: newPartitionBytes, InUseClusters: inUse, MinBytes: min}
 	}
-	nb := make([]byte, g.bitmapBytes)
-	copy(nb, s.bm)
+	// The new bitmap is the old one's head with the bits past the new end
+	// set: edit the loaded bitmap in place (it is not used again) rather
+	// than hold a second copy of it.
+	var nb []byte
+	if g.bitmapBytes <= int64(len(s.bm)) {
+		nb = s.bm[:g.bitmapBytes:g.bitmapBytes]
+	} else {
+		nb = make([]byte, g.bitmapBytes)
+		copy(nb, s.bm)
+	}
 	for c := g.clusters; c < g.bitmapBytes*8; c++ {
 		setBit(nb, c)
 	}
@@ -485,8 +534,13 @@ func (v *Volume) rsFinish(s *rsState, g rsGeom, opts ResizeOptions, nb []byte, r
 			}
 		}
 	}
-	content := make([]byte, alloc)
-	copy(content, nb)
+	// Without fresh clusters every range lies inside nb; only fresh
+	// clusters need the zero padding up to the allocated size.
+	content := nb
+	if len(fresh) > 0 {
+		content = make([]byte, alloc)
+		copy(content, nb)
+	}
 	for _, rg := range rsMergeRanges(ranges) {
 		if err := rsPlanStream(p, runs, cs, content, rg[0], rg[1], "$Bitmap data"); err != nil {
 			return nil, err
