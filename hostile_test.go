@@ -229,14 +229,14 @@ func TestHostileImages(t *testing.T) {
 		{name: "reagent-not-xml", fixture: std, mutate: func(t *testing.T, img string) {
 			off, n := fileData(t, img, stdOS, 6531072*512-stdOS, `\Windows\System32\Recovery\ReAgent.xml`)
 			patchAt(t, img, off, bytes.Repeat([]byte("MZ\x00\x01"), int(n/4)))
-		}, refused: planner.Code("")},
-		{name: "reagent-offset-nowhere", fixture: std, mutate: func(t *testing.T, img string) { patchReAgent(t, img, 12345*512, false) }, refused: planner.Code("")},
+		}, refused: planner.CodeUnknownLayout},
+		{name: "reagent-offset-nowhere", fixture: std, mutate: func(t *testing.T, img string) { patchReAgent(t, img, 12345*512, false) }, refused: planner.CodeUnknownLayout},
 		{name: "reagent-offset-is-c", fixture: std, mutate: func(t *testing.T, img string) { patchReAgent(t, img, stdOS, false) }, refused: planner.Code("")},
-		{name: "reagent-other-disk", fixture: std, mutate: func(t *testing.T, img string) { patchReAgent(t, img, stdRE, true) }, refused: planner.Code("")},
+		{name: "reagent-other-disk", fixture: std, mutate: func(t *testing.T, img string) { patchReAgent(t, img, stdRE, true) }, refused: planner.CodeUnknownLayout},
 		{name: "winre-wim-not-a-wim", fixture: std, mutate: func(t *testing.T, img string) {
 			off, _ := fileData(t, img, stdRE, 529<<20, `\Recovery\WindowsRE\Winre.wim`)
 			patchAt(t, img, off, []byte("this is not a WIM file at all"))
-		}, refused: planner.Code("")},
+		}, refused: planner.CodeUnknownLayout},
 		{name: "hibernated-fixture", fixture: "gpt-hibernated", refused: planner.CodeHibernated},
 		{name: "bitlocker-fixture", fixture: "gpt-bitlocker-os", refused: planner.CodeBitLockerOS},
 		{name: "sample-bitlocker-volume", fixture: "sample:bitlocker-windows.img.xz", inspectErr: isTableErr},

@@ -147,6 +147,22 @@ func (pl *planner) checkDisk() bool {
 	return true
 }
 
+// windowsProblems are the error-level problems recovery.Inspect reports
+// about Windows (ReAgent.xml, winre.wim, WinRE's volume) rather than about
+// the partition table, with the refusal each one means. Every other error
+// comes from the table (gpt or mbr Verify) and refuses as invalid-table.
+var windowsProblems = map[string]Code{
+	"winre-bitlocker":            CodeBitLockerWinRE,
+	"reagent-unreadable":         CodeUnknownLayout,
+	"reagent-invalid":            CodeUnknownLayout,
+	"reagent-other-disk":         CodeUnknownLayout,
+	"reagent-location-not-found": CodeUnknownLayout,
+	"several-winre-candidates":   CodeUnknownLayout,
+	"winre-wim-missing":          CodeUnknownLayout,
+	"winre-wim-unreadable":       CodeUnknownLayout,
+	"winre-wim-invalid":          CodeUnknownLayout,
+}
+
 // checkTable turns the layout's errors into refusals and checks the table
 // fits the device.
 func (pl *planner) checkTable() {
@@ -155,11 +171,15 @@ func (pl *planner) checkTable() {
 		if pr.Severity != recovery.SeverityError {
 			continue
 		}
+		code, ok := windowsProblems[pr.Code]
+		if !ok {
+			code = CodeInvalidTable
+		}
 		sugg := pr.Remedy
 		if sugg == "" {
 			sugg = "repair the partition table first (sgdisk -v / sfdisk --verify show what is wrong)"
 		}
-		p.refuse(CodeInvalidTable, pr.Code+": "+pr.Message, sugg)
+		p.refuse(code, pr.Code+": "+pr.Message, sugg)
 	}
 	var last int64
 	for i := range l.Partitions {
