@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -36,9 +35,7 @@ func fragmentedVolume(t *testing.T) (img string, data []byte) {
 	mounted := true
 	unmount := func() {
 		if mounted {
-			if out, err := exec.Command("fusermount", "-u", mnt).CombinedOutput(); err != nil {
-				t.Errorf("fusermount -u: %v\n%s", err, out)
-			}
+			unmountFUSE(t, img, mnt)
 			mounted = false
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/winrepart/winrepart/internal/testutil"
 )
@@ -163,4 +164,42 @@ func stdout(t testing.TB, name string, args ...string) []byte {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, errb.String())
 	}
 	return out
+}
+
+// unmountFUSE unmounts an ntfs-3g mount of img at mnt and waits until the
+// mount is gone and no ntfs-3g process still holds img: fusermount returns
+// before the daemon has flushed and exited, and a test that reads the image
+// (or removes the mount point) before then races with it.
+func unmountFUSE(t testing.TB, img, mnt string) {
+	t.Helper()
+	if out, err := exec.Command("fusermount", "-u", mnt).CombinedOutput(); err != nil {
+		if out2, err2 := exec.Command("umount", mnt).CombinedOutput(); err2 != nil {
+			t.Errorf("unmount %s: %v %s; %v %s", mnt, err, out, err2, out2)
+			return
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if !fuseBusy(img, mnt) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Errorf("ntfs-3g still holds %s 30 s after unmounting", img)
+}
+
+// fuseBusy reports whether mnt is still mounted or an ntfs-3g process
+// still has img on its command line.
+func fuseBusy(img, mnt string) bool {
+	if mi, err := os.ReadFile("/proc/self/mountinfo"); err == nil && strings.Contains(string(mi), " "+mnt+" ") {
+		return true
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		cmd, err := os.ReadFile(p)
+		if err == nil && bytes.Contains(cmd, []byte("ntfs-3g")) && bytes.Contains(cmd, []byte(img)) {
+			return true
+		}
+	}
+	return false
 }

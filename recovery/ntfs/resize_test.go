@@ -83,13 +83,7 @@ func rsInterleave(t *testing.T, c rsContent, rnd func(int) []byte) {
 		t.Fatal(err)
 	}
 	testutil.Run(t, "ntfs-3g", c.img, mnt)
-	defer func() {
-		if out, err := exec.Command("fusermount", "-u", mnt).CombinedOutput(); err != nil {
-			if out2, err2 := exec.Command("umount", mnt).CombinedOutput(); err2 != nil {
-				t.Fatalf("unmount: %v %s %v %s", err, out, err2, out2)
-			}
-		}
-	}()
+	defer unmountFUSE(t, c.img, mnt)
 	var fs [2]*os.File
 	var data [2][]byte
 	for i := range fs {
