@@ -105,15 +105,7 @@ func ntfsGeometry(t *testing.T, img string, vol int64) (mft, cluster int64) {
 // vol lives (bytes from the disk start) and its size.
 func fileData(t *testing.T, img string, vol, volSize int64, path string) (int64, int64) {
 	t.Helper()
-	f, err := os.Open(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	v, err := ntfs.Open(io.NewSectionReader(f, vol, volSize), volSize)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, v := openVol(t, img, vol, volSize)
 	file, err := v.Lookup(path)
 	if err != nil {
 		t.Fatal(err)
@@ -227,7 +219,7 @@ func TestHostileImages(t *testing.T) {
 		}, refused: planner.Code("")},
 		{name: "os-dirty", fixture: std, mutate: func(t *testing.T, img string) { setDirty(t, img, stdOS) }, refused: planner.CodeDirty},
 		{name: "reagent-not-xml", fixture: std, mutate: func(t *testing.T, img string) {
-			off, n := fileData(t, img, stdOS, 6531072*512-stdOS, `\Windows\System32\Recovery\ReAgent.xml`)
+			off, n := fileData(t, img, stdOS, stdRE-stdOS, `\Windows\System32\Recovery\ReAgent.xml`)
 			patchAt(t, img, off, bytes.Repeat([]byte("MZ\x00\x01"), int(n/4)))
 		}, refused: planner.CodeUnknownLayout},
 		{name: "reagent-offset-nowhere", fixture: std, mutate: func(t *testing.T, img string) { patchReAgent(t, img, 12345*512, false) }, refused: planner.CodeUnknownLayout},
@@ -449,16 +441,8 @@ func hostileImage(t *testing.T, name string) string {
 // of a resize plan are exactly that (in $Volume and its $MFTMirr copy).
 func setDirty(t *testing.T, img string, vol int64) {
 	t.Helper()
-	f, err := os.OpenFile(img, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	size := int64(6531072*512 - stdOS)
-	v, err := ntfs.Open(io.NewSectionReader(f, vol, size), size)
-	if err != nil {
-		t.Fatal(err)
-	}
+	size := int64(stdRE - stdOS)
+	f, v := openVol(t, img, vol, size)
 	ws, err := v.PlanShrink(size-1<<20, ntfs.DefaultResizeOptions())
 	if err != nil {
 		t.Fatal(err)
@@ -477,16 +461,7 @@ func setDirty(t *testing.T, img string, vol int64) {
 // another disk when otherDisk).
 func patchReAgent(t *testing.T, img string, offset int64, otherDisk bool) {
 	t.Helper()
-	f, err := os.OpenFile(img, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	size := int64(6531072*512 - stdOS)
-	v, err := ntfs.Open(io.NewSectionReader(f, stdOS, size), size)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, v := openVol(t, img, stdOS, stdRE-stdOS)
 	const path = `\Windows\System32\Recovery\ReAgent.xml`
 	raw, err := v.ReadFile(path, 1<<20)
 	if err != nil {
