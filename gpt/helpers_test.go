@@ -79,16 +79,8 @@ func loop4Kn(t *testing.T, path string) string {
 // readImage reads the table of an image file.
 func readImage(t *testing.T, path string, sectorSize int) *Table {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tab, err := Read(f, st.Size(), sectorSize)
+	f, size := testutil.OpenSized(t, path)
+	tab, err := Read(f, size, sectorSize)
 	if err != nil {
 		t.Fatalf("Read(%s): %v", filepath.Base(path), err)
 	}

@@ -131,16 +131,8 @@ func fromTable(ps []Partition) []partView {
 // readImage reads the table of an image file.
 func readImage(t testing.TB, path string, sectorSize int) (*Table, *os.File) {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	fi, err := f.Stat()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tbl, err := Read(f, fi.Size(), sectorSize)
+	f, size := testutil.OpenSized(t, path)
+	tbl, err := Read(f, size, sectorSize)
 	if err != nil {
 		t.Fatalf("Read: %v", err)
 	}

@@ -51,16 +51,8 @@ func kv(out, sep string) map[string]string {
 
 func openWIM(t testing.TB, path string) (*WIMHeader, *WIMInfo) {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := ParseWIMHeader(f, st.Size())
+	f, size := testutil.OpenSized(t, path)
+	h, err := ParseWIMHeader(f, size)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -113,3 +113,19 @@ func RangeDigest(t testing.TB, path string, start, size int64) string {
 	})
 	return hex.EncodeToString(h.Sum(nil))
 }
+
+// OpenSized opens a file read-only for the rest of the test and returns it
+// with its size, the pair every parser of this module takes.
+func OpenSized(t testing.TB, path string) (*os.File, int64) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	fi, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, fi.Size()
+}

@@ -35,16 +35,8 @@ func openBytes(t testing.TB, b []byte) *Volume {
 // openImage opens a volume image file for the test's lifetime.
 func openImage(t testing.TB, path string) *Volume {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	fi, err := f.Stat()
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := Open(f, fi.Size())
+	f, size := testutil.OpenSized(t, path)
+	v, err := Open(f, size)
 	if err != nil {
 		t.Fatalf("Open(%s): %v", filepath.Base(path), err)
 	}
