@@ -147,22 +147,6 @@ func (pl *planner) checkDisk() bool {
 	return true
 }
 
-// windowsProblems are the error-level problems recovery.Inspect reports
-// about Windows (ReAgent.xml, winre.wim, WinRE's volume) rather than about
-// the partition table, with the refusal each one means. Every other error
-// comes from the table (gpt or mbr Verify) and refuses as invalid-table.
-var windowsProblems = map[string]Code{
-	"winre-bitlocker":            CodeBitLockerWinRE,
-	"reagent-unreadable":         CodeUnknownLayout,
-	"reagent-invalid":            CodeUnknownLayout,
-	"reagent-other-disk":         CodeUnknownLayout,
-	"reagent-location-not-found": CodeUnknownLayout,
-	"several-winre-candidates":   CodeUnknownLayout,
-	"winre-wim-missing":          CodeUnknownLayout,
-	"winre-wim-unreadable":       CodeUnknownLayout,
-	"winre-wim-invalid":          CodeUnknownLayout,
-}
-
 // checkTable turns the layout's errors into refusals and checks the table
 // fits the device.
 func (pl *planner) checkTable() {
@@ -171,9 +155,16 @@ func (pl *planner) checkTable() {
 		if pr.Severity != recovery.SeverityError {
 			continue
 		}
-		code, ok := windowsProblems[pr.Code]
-		if !ok {
-			code = CodeInvalidTable
+		// A broken table refuses as invalid-table; an error Inspect found
+		// about Windows (ReAgent.xml, winre.wim, several WinRE candidates)
+		// means the layout cannot be trusted, and an encrypted WinRE is
+		// its own reason.
+		code := CodeInvalidTable
+		switch {
+		case pr.Code == "winre-bitlocker":
+			code = CodeBitLockerWinRE
+		case !pr.Table:
+			code = CodeUnknownLayout
 		}
 		sugg := pr.Remedy
 		if sugg == "" {

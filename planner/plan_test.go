@@ -125,7 +125,7 @@ func planCases() []planCase {
 	add("no-room", tl, Options{}, StrategyNone, CodeNoRoom)
 
 	tl = win11()
-	tl.problems = []recovery.Problem{{Code: "gpt-backup-crc", Severity: recovery.SeverityError, Message: "backup header CRC mismatch", Remedy: "sgdisk -e (rebuild the backup from the primary)"}}
+	tl.problems = []recovery.Problem{{Code: "gpt-backup-crc", Severity: recovery.SeverityError, Message: "backup header CRC mismatch", Remedy: "sgdisk -e (rebuild the backup from the primary)", Table: true}}
 	add("invalid-table", tl, Options{}, StrategyShrinkOS, CodeInvalidTable)
 
 	tl = win11()

@@ -147,7 +147,7 @@ func (l *Layout) MarshalJSON() ([]byte, error) {
 		}
 	}
 	for _, p := range l.Problems {
-		v.Problems = append(v.Problems, problemJSON(p))
+		v.Problems = append(v.Problems, problemJSON{Code: p.Code, Severity: p.Severity, Message: p.Message, Remedy: p.Remedy})
 	}
 	return json.Marshal(v)
 }

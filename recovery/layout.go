@@ -196,6 +196,10 @@ type Problem struct {
 	Severity Severity
 	Message  string
 	Remedy   string
+	// Table is set for problems of the partition table itself (from the
+	// gpt and mbr packages' Verify), as opposed to what Inspect found
+	// about Windows: filesystems, ReAgent.xml, winre.wim.
+	Table bool
 }
 
 // Layout is the model of one Windows disk.

@@ -128,7 +128,7 @@ func (l *Layout) fromGPT(t *gpt.Table) {
 	}
 	for _, p := range t.Verify() {
 		l.Problems = append(l.Problems, Problem{
-			Code: string(p.Code), Severity: gptSeverity(p), Message: p.Message, Remedy: p.Remedy,
+			Code: string(p.Code), Severity: gptSeverity(p), Message: p.Message, Remedy: p.Remedy, Table: true,
 		})
 	}
 }
@@ -152,7 +152,7 @@ func (l *Layout) fromMBR(t *mbr.Table) {
 	}
 	for _, p := range t.Verify() {
 		l.Problems = append(l.Problems, Problem{
-			Code: string(p.Code), Severity: mbrSeverity(p.Severity), Message: p.Message, Remedy: p.Remedy,
+			Code: string(p.Code), Severity: mbrSeverity(p.Severity), Message: p.Message, Remedy: p.Remedy, Table: true,
 		})
 	}
 }
