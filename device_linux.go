@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -36,7 +37,7 @@ func OpenBlockDevice(path string, opts OpenOptions) (*BlockDevice, error) {
 		}
 		flag = unix.O_RDWR | unix.O_EXCL | unix.O_CLOEXEC
 	}
-	fd, err := unix.Open(path, flag, 0)
+	fd, err := openRetryBusy(path, flag)
 	if err != nil {
 		return nil, &DeviceError{Op: "open", Path: path, Offset: -1, Err: os.NewSyscallError("open", err)}
 	}
@@ -80,6 +81,32 @@ func OpenBlockDevice(path string, opts OpenOptions) (*BlockDevice, error) {
 		return fail("open", err)
 	}
 	return d, nil
+}
+
+// busyRetries and busyWait bound how long a writable open waits out a
+// transient EBUSY (about a quarter of a second in all).
+const (
+	busyRetries = 8
+	busyWait    = 5 * time.Millisecond
+)
+
+// openRetryBusy opens path, retrying an exclusive open that fails with
+// EBUSY a few times with growing pauses. The kernel releases an O_EXCL
+// claim only when the last reference to the open file goes away, and a
+// process forked by another goroutine of this program (any exec.Command)
+// holds such a reference until it execs: a device closed a moment ago can
+// look busy for a few milliseconds. A mounted partition stays busy and
+// still fails, just slightly later.
+func openRetryBusy(path string, flag int) (int, error) {
+	wait := busyWait
+	for i := 0; ; i++ {
+		fd, err := unix.Open(path, flag, 0)
+		if err != unix.EBUSY || flag&unix.O_EXCL == 0 || i == busyRetries {
+			return fd, err
+		}
+		time.Sleep(wait)
+		wait += wait / 2
+	}
 }
 
 // blockSize64 asks the kernel for a block device's size in bytes.

@@ -6,8 +6,11 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/winrepart/winrepart/internal/faultdev"
@@ -100,7 +103,7 @@ func TestBusy(t *testing.T) {
 	if err := j.Run(context.Background(), m, RunOptions{}); !errors.Is(err, ErrBusy) {
 		t.Errorf("Run while the journal is locked: %v, want ErrBusy", err)
 	}
-	f.Close()
+	closeRW(f)
 	if err := j.Run(context.Background(), m, RunOptions{}); err != nil {
 		t.Errorf("Run after unlock: %v", err)
 	}
@@ -168,5 +171,55 @@ func TestNoOpWrite(t *testing.T) {
 	}
 	if res, err := Recover(context.Background(), dev, path, Auto, RunOptions{}); err != nil || res.Action != AlreadyComplete {
 		t.Fatalf("Recover: %v %v", res.Action, err)
+	}
+}
+
+// TestLockReleasedDespiteForks: another goroutine starting processes (as
+// tests that run sgdisk do) forks children that share the journal's open
+// file description until they exec. The lock must still be free the
+// moment a run returns, or a Recover right after a failed Apply reports
+// ErrBusy at random.
+func TestLockReleasedDespiteForks(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("flock locking is Linux-only")
+	}
+	true_, err := exec.LookPath("true")
+	if err != nil {
+		t.Skip("no true(1) to fork")
+	}
+	m, ops := smallDisk()
+	path := filepath.Join(t.TempDir(), "j")
+	j, err := Create(path, m, ops, CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				exec.Command(true_).Run()
+			}
+		}()
+	}
+	defer func() { close(stop); wg.Wait() }()
+	busy := 0
+	for range 3000 {
+		f, err := j.openRW()
+		if err != nil {
+			busy++
+			continue
+		}
+		closeRW(f)
+	}
+	if busy > 0 {
+		t.Errorf("%d of 3000 opens found the journal still locked after the previous close", busy)
 	}
 }

@@ -138,7 +138,7 @@ func (j *Journal) rollBack(dev Device, opts RunOptions) error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer closeRW(f)
 	r := j.newRunner(dev, f, opts)
 	if !j.log.rollingBack {
 		if err := j.appendRecords(f, record{kind: recRollbackBegin}); err != nil {

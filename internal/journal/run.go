@@ -248,7 +248,7 @@ func (r *runner) checkpoint(i int, k int64, extra ...record) error {
 
 // openRW opens and locks the journal file for appending records, dropping
 // any torn tail so that stale bytes can never pass for a later record.
-// The lock is released when the file is closed.
+// Callers release it with closeRW.
 func (j *Journal) openRW() (*os.File, error) {
 	if j.path == "" {
 		return nil, fmt.Errorf("journal: journal has no path")
@@ -262,10 +262,16 @@ func (j *Journal) openRW() (*os.File, error) {
 		return nil, err
 	}
 	if err := f.Truncate(j.recEnd); err != nil {
-		f.Close()
+		closeRW(f)
 		return nil, fmt.Errorf("journal: %w", err)
 	}
 	return f, nil
+}
+
+// closeRW releases the lock openRW took and closes the file.
+func closeRW(f *os.File) error {
+	unlockFile(f)
+	return f.Close()
 }
 
 func (j *Journal) newRunner(dev Device, f *os.File, opts RunOptions) *runner {
@@ -371,7 +377,7 @@ func (j *Journal) Run(ctx context.Context, dev Device, opts RunOptions) error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer closeRW(f)
 	return j.newRunner(dev, f, opts).forward(ctx)
 }
 

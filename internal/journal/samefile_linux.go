@@ -56,3 +56,12 @@ func lockFile(f *os.File) error {
 	}
 	return nil
 }
+
+// unlockFile releases the flock on f explicitly. Closing f alone is not
+// enough: a child forked by another goroutine (any exec.Command in the
+// same process) shares the open file description until it execs, and the
+// lock lives as long as any descriptor of it does. LOCK_UN releases it for
+// all of them at once.
+func unlockFile(f *os.File) {
+	syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+}
