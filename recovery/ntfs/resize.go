@@ -2,10 +2,14 @@ package ntfs
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"math/bits"
+	"slices"
+	"unsafe"
 )
 
 // Errors of the write side. Refusals (a volume this package will not
@@ -126,15 +130,14 @@ const maxBitmapLoad = 512 << 20
 
 // rsState is what a resize learns before planning.
 type rsState struct {
-	bm      []byte // $Bitmap data, ceil(TotalClusters/8) bytes
 	bmRec   *Record
 	bmAttr  *Attribute
 	badRec  *Record
 	badAttr *Attribute
 }
 
-// rsPreflight refuses volumes that must not be changed offline and loads
-// $Bitmap.
+// rsPreflight refuses volumes that must not be changed offline, including
+// those whose runlists disagree with $Bitmap.
 func (v *Volume) rsPreflight(opts ResizeOptions) (*rsState, error) {
 	major, minor, err := v.Version()
 	if err != nil {
@@ -180,10 +183,7 @@ func (v *Volume) rsPreflight(opts ResizeOptions) (*rsState, error) {
 	if bad > 0 {
 		return nil, &BadClustersError{Clusters: bad}
 	}
-	if s.bm, err = v.rsLoadBitmap(); err != nil {
-		return nil, err
-	}
-	if err := v.rsCheckAccounting(s.bm); err != nil {
+	if err := v.rsCheckAccounting(); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -273,13 +273,152 @@ func clearBit(bm []byte, c int64) { bm[c>>3] &^= 1 << (c & 7) }
 
 // rsCheckAccounting reads every MFT record and checks that each cluster
 // the runlists of in-use records (base and extension records alike) map
-// is inside the volume, marked in use in bm, and used only once. Clusters
-// marked in use that no record maps (leaks) are allowed: chkdsk frees
-// them, and a shrink refuses them in the cut-off tail anyway.
-func (v *Volume) rsCheckAccounting(bm []byte) error {
+// is inside the volume, marked in use in $Bitmap, and used only once.
+// Clusters marked in use that no record maps (leaks) are allowed: chkdsk
+// frees them, and a shrink refuses them in the cut-off tail anyway.
+//
+// Its memory follows the runs the files have, not the volume size: it
+// collects the runs (24 bytes each, contiguous runs of one attribute
+// merged), sorts them by cluster, finds double use between neighbours and
+// streams $Bitmap once in cluster order to find clusters marked free.
+// Only when the runs would take more memory than the volume's bitmap (a
+// badly fragmented volume) does it fall back to holding the bitmap and a
+// set of the clusters seen, as ntfsresize does.
+func (v *Volume) rsCheckAccounting() error {
 	tc := v.TotalClusters()
-	var seen clusterSet
-	owner := map[int64]uint64{} // first record of each run start, for reports
+	limit := max(int64(minAccountingExtents), (tc+7)/8/int64(unsafe.Sizeof(extentRef{})))
+	if maxAccountingExtents > 0 {
+		limit = int64(maxAccountingExtents)
+	}
+	var ext []extentRef
+	err := v.rsEachRun(func(n uint64, a *Attribute, r Run) error {
+		if k := len(ext) - 1; k >= 0 && ext[k].rec() == n && ext[k].typ() == a.Type && ext[k].lcn+ext[k].n == r.LCN {
+			ext[k].n += r.Length
+			return nil
+		}
+		if int64(len(ext)) >= limit {
+			return errTooManyExtents
+		}
+		ext = append(ext, newExtentRef(n, a.Type, r.LCN, r.Length))
+		return nil
+	})
+	if err == errTooManyExtents {
+		ext = nil
+		return v.rsCheckAccountingBitmap()
+	}
+	if err != nil {
+		return err
+	}
+	slices.SortFunc(ext, func(a, b extentRef) int {
+		if c := cmp.Compare(a.lcn, b.lcn); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.rec(), b.rec())
+	})
+	// Double use: with the runs sorted by start, a run overlaps an earlier
+	// one exactly when it starts before the furthest end so far.
+	var far int64
+	var farRef extentRef
+	for i, e := range ext {
+		if i > 0 && e.lcn < far {
+			first, second := farRef, e
+			if second.rec() < first.rec() {
+				first, second = second, first
+			}
+			return &AccountingError{Record: second.rec(), Type: second.typ(), LCN: e.lcn, Other: first.rec()}
+		}
+		if end := e.lcn + e.n; end > far {
+			far, farRef = end, e
+		}
+	}
+	// Clusters marked free: one forward pass over $Bitmap.
+	st, err := v.bitmap()
+	if err != nil {
+		return err
+	}
+	w := bitmapWindow{r: st, buf: make([]byte, scanChunk), lo: -1}
+	for _, e := range ext {
+		if c, err := w.firstClear(e.lcn, e.n); err != nil {
+			return err
+		} else if c >= 0 {
+			return &AccountingError{Record: e.rec(), Type: e.typ(), LCN: c, Other: NoRecord}
+		}
+	}
+	return nil
+}
+
+// Bounds of the run list of rsCheckAccounting: it always may hold
+// minAccountingExtents runs; tests set maxAccountingExtents to force the
+// bitmap fallback.
+const minAccountingExtents = 1 << 16
+
+var maxAccountingExtents = 0
+
+var errTooManyExtents = errors.New("ntfs: too many runs to collect")
+
+// extentRef is a run of clusters and the attribute of the record mapping
+// it: the record number (48 bits) and the attribute type (16 bits) share
+// one word.
+type extentRef struct {
+	lcn, n int64
+	ref    uint64
+}
+
+func newExtentRef(rec uint64, t AttrType, lcn, n int64) extentRef {
+	return extentRef{lcn: lcn, n: n, ref: rec&(1<<48-1) | uint64(t&0xffff)<<48}
+}
+func (e extentRef) rec() uint64   { return e.ref & (1<<48 - 1) }
+func (e extentRef) typ() AttrType { return AttrType(e.ref >> 48) }
+
+// bitmapWindow reads $Bitmap forward in chunks for rsCheckAccounting.
+type bitmapWindow struct {
+	r   io.ReaderAt
+	buf []byte
+	lo  int64 // first byte of $Bitmap in buf, -1 before the first read
+	n   int   // valid bytes in buf
+}
+
+// firstClear returns the first cluster of [lcn, lcn+n) whose bit is
+// clear, or -1.
+func (w *bitmapWindow) firstClear(lcn, n int64) (int64, error) {
+	for c, end := lcn, lcn+n; c < end; {
+		b := c >> 3
+		if w.lo < 0 || b < w.lo || b >= w.lo+int64(w.n) {
+			m, err := w.r.ReadAt(w.buf, b)
+			if m <= 0 {
+				if err == nil {
+					err = io.ErrUnexpectedEOF
+				}
+				return 0, err
+			}
+			w.lo, w.n = b, m
+		}
+		chunk := w.buf[b-w.lo : w.n]
+		// Whole bytes first, then the bits of a partial one.
+		for i, x := range chunk {
+			base := (b + int64(i)) << 3
+			if base >= end {
+				return -1, nil
+			}
+			if x == 0xff && base >= c && base+8 <= end {
+				continue
+			}
+			for k := max(c, base); k < min(end, base+8); k++ {
+				if x&(1<<(k&7)) == 0 {
+					return k, nil
+				}
+			}
+		}
+		c = (w.lo + int64(w.n)) << 3
+	}
+	return -1, nil
+}
+
+// rsEachRun calls fn for every allocated run of every non-resident
+// attribute of every in-use MFT record, after checking it lies inside the
+// volume.
+func (v *Volume) rsEachRun(fn func(rec uint64, a *Attribute, r Run) error) error {
+	tc := v.TotalClusters()
 	chunk := make([]byte, max(v.recordSize, (1<<20)/v.recordSize*v.recordSize))
 	total := int64(v.mftRecords) * v.recordSize
 	for off := int64(0); off < total; off += int64(len(chunk)) {
@@ -308,29 +447,48 @@ func (v *Volume) rsCheckAccounting(bm []byte) error {
 					if r.LCN+r.Length > tc {
 						return &RecordError{Record: n, Offset: a.Offset, Err: errf(ErrOutOfRange, "%v run %v ends past cluster %d", a.Type, r, tc)}
 					}
-					for c := r.LCN; c < r.LCN+r.Length; c++ {
-						if !bitSet(bm, c) {
-							return &AccountingError{Record: n, Type: a.Type, LCN: c, Other: NoRecord}
-						}
-						if seen.has(c) {
-							other := NoRecord
-							for lcn, o := range owner {
-								if lcn <= c {
-									other = o
-								}
-							}
-							return &AccountingError{Record: n, Type: a.Type, LCN: c, Other: other}
-						}
-						seen.add(c)
-					}
-					if len(owner) < 1<<16 {
-						owner[r.LCN] = n
+					if err := fn(n, &a, r); err != nil {
+						return err
 					}
 				}
 			}
 		}
 	}
 	return nil
+}
+
+// rsCheckAccountingBitmap is rsCheckAccounting holding the whole bitmap
+// and a paged set of the clusters seen.
+func (v *Volume) rsCheckAccountingBitmap() error {
+	bm, err := v.rsLoadBitmap()
+	if err != nil {
+		return err
+	}
+	var seen clusterSet
+	owner := map[int64]uint64{} // first record of each run start, for reports
+	return v.rsEachRun(func(n uint64, a *Attribute, r Run) error {
+		for c := r.LCN; c < r.LCN+r.Length; c++ {
+			if !bitSet(bm, c) {
+				return &AccountingError{Record: n, Type: a.Type, LCN: c, Other: NoRecord}
+			}
+			if seen.has(c) {
+				// The owner is the record of the closest run start at or
+				// before c (NoRecord when the table filled up).
+				other, best := NoRecord, int64(-1)
+				for lcn, o := range owner {
+					if lcn <= c && lcn > best {
+						other, best = o, lcn
+					}
+				}
+				return &AccountingError{Record: n, Type: a.Type, LCN: c, Other: other}
+			}
+			seen.add(c)
+		}
+		if len(owner) < 1<<16 {
+			owner[r.LCN] = n
+		}
+		return nil
+	})
 }
 
 // geometry of a resized volume.
@@ -382,18 +540,17 @@ func (v *Volume) PlanShrink(newPartitionBytes int64, opts ResizeOptions) ([]Writ
 	if err != nil {
 		return nil, err
 	}
+	// Only the cut-off tail of $Bitmap is read, in chunks; the new bitmap
+	// differs from the old one only in its last bytes, whose bits past the
+	// new end are set.
 	tc := v.TotalClusters()
-	var inUse int64
-	for c := g.clusters; c < tc; {
-		if c&7 == 0 && c+8 <= tc {
-			inUse += int64(bits.OnesCount8(s.bm[c>>3]))
-			c += 8
-			continue
-		}
-		if bitSet(s.bm, c) {
-			inUse++
-		}
-		c++
+	st, err := v.bitmap()
+	if err != nil {
+		return nil, err
+	}
+	inUse, err := countSet(st, g.clusters, tc)
+	if err != nil {
+		return nil, err
 	}
 	if inUse > 0 {
 		min, err := v.ShrinkLimit()
@@ -402,20 +559,46 @@ func (v *Volume) PlanShrink(newPartitionBytes int64, opts ResizeOptions) ([]Writ
 		}
 		return nil, &ShrinkError{NewBytes: newPartitionBytes, InUseClusters: inUse, MinBytes: min}
 	}
-	// The new bitmap is the old one's head with the bits past the new end
-	// set: edit the loaded bitmap in place (it is not used again) rather
-	// than hold a second copy of it.
-	var nb []byte
-	if g.bitmapBytes <= int64(len(s.bm)) {
-		nb = s.bm[:g.bitmapBytes:g.bitmapBytes]
-	} else {
-		nb = make([]byte, g.bitmapBytes)
-		copy(nb, s.bm)
+	from := g.clusters / 8
+	nb := make([]byte, g.bitmapBytes-from)
+	if n := min(g.bitmapBytes, (tc+7)/8) - from; n > 0 {
+		if err := readFull(st, nb[:n], from); err != nil {
+			return nil, err
+		}
 	}
 	for c := g.clusters; c < g.bitmapBytes*8; c++ {
-		setBit(nb, c)
+		setBit(nb, c-from*8)
 	}
-	return v.rsFinish(s, g, opts, nb, s.bmAttr.Runs, s.bmAttr.AllocatedSize, g.clusters/8, nil)
+	return v.rsFinish(s, g, opts, nb, from, from, s.bmAttr.Runs, s.bmAttr.AllocatedSize, nil)
+}
+
+// countSet counts the set bits of clusters [lo, hi) of a bitmap, reading
+// it in chunks.
+func countSet(r io.ReaderAt, lo, hi int64) (int64, error) {
+	var n int64
+	buf := make([]byte, min(scanChunk, max(1, (hi-lo)/8+2)))
+	for c := lo; c < hi; {
+		if c&7 != 0 || hi-c < 8 {
+			var b [1]byte
+			if err := readFull(r, b[:], c>>3); err != nil {
+				return 0, err
+			}
+			if b[0]&(1<<(c&7)) != 0 {
+				n++
+			}
+			c++
+			continue
+		}
+		m := min(int64(len(buf)), (hi-c)/8)
+		if err := readFull(r, buf[:m], c>>3); err != nil {
+			return 0, err
+		}
+		for _, x := range buf[:m] {
+			n += int64(bits.OnesCount8(x))
+		}
+		c += m * 8
+	}
+	return n, nil
 }
 
 // PlanGrow plans growing the volume to fill a partition of
@@ -442,9 +625,13 @@ func (v *Volume) PlanGrow(newPartitionBytes int64, opts ResizeOptions) ([]Write,
 		return nil, err
 	}
 	tc := v.TotalClusters()
+	bm, err := v.rsLoadBitmap()
+	if err != nil {
+		return nil, err
+	}
 	nb := make([]byte, g.bitmapBytes)
-	copy(nb, s.bm)
-	for c := tc; c < min(int64(len(s.bm))*8, g.clusters); c++ {
+	copy(nb, bm)
+	for c := tc; c < min(int64(len(bm))*8, g.clusters); c++ {
 		clearBit(nb, c) // bits past the old end may be set
 	}
 	for c := g.clusters; c < g.bitmapBytes*8; c++ {
@@ -467,7 +654,7 @@ func (v *Volume) PlanGrow(newPartitionBytes int64, opts ResizeOptions) ([]Write,
 		}
 		alloc += need * v.clusterSize
 	}
-	return v.rsFinish(s, g, opts, nb, runs, alloc, min(tc, g.clusters)/8, fresh)
+	return v.rsFinish(s, g, opts, nb, 0, min(tc, g.clusters)/8, runs, alloc, fresh)
 }
 
 // rsAllocate finds need free clusters below limit in nb, contiguous,
@@ -507,10 +694,12 @@ func rsAllocate(nb []byte, limit int64, runs []Run, need int64) (Run, error) {
 	return Run{LCN: lcn, Length: need}, nil
 }
 
-// rsFinish plans everything a resize writes once the new bitmap nb, its
-// runs and allocation are known. bitmapFrom is the first $Bitmap byte
-// that may differ; fresh lists clusters newly allocated for $Bitmap.
-func (v *Volume) rsFinish(s *rsState, g rsGeom, opts ResizeOptions, nb []byte, runs []Run, alloc, bitmapFrom int64, fresh []Run) ([]Write, error) {
+// rsFinish plans everything a resize writes once the new bitmap, its runs
+// and allocation are known. tail holds the new bitmap's bytes from byte
+// base to its end; from (>= base) is the first byte that may differ
+// besides the bits of fresh, the clusters newly allocated for $Bitmap
+// (which lie inside tail).
+func (v *Volume) rsFinish(s *rsState, g rsGeom, opts ResizeOptions, tail []byte, base, from int64, runs []Run, alloc int64, fresh []Run) ([]Write, error) {
 	p := &rsPlan{v: v}
 	cs := v.clusterSize
 	// 1. Dirty flag first: an interrupted resize then still gets chkdsk.
@@ -525,29 +714,32 @@ func (v *Volume) rsFinish(s *rsState, g rsGeom, opts ResizeOptions, nb []byte, r
 		}
 	}
 	// 2. $Bitmap content: the changed bytes, plus whole fresh clusters.
-	ranges := [][2]int64{{bitmapFrom, int64(len(nb))}}
+	bl := base + int64(len(tail))
+	ranges := [][2]int64{{from, bl}}
 	for _, r := range fresh {
 		ranges = append(ranges, [2]int64{r.VCN * cs, (r.VCN + r.Length) * cs})
 		for c := r.LCN; c < r.LCN+r.Length; c++ {
-			if c>>3 < bitmapFrom {
+			if c>>3 < base {
+				return nil, fmt.Errorf("ntfs: internal error: fresh cluster %d before bitmap byte %d", c, base)
+			}
+			if c>>3 < from {
 				ranges = append(ranges, [2]int64{c >> 3, c>>3 + 1})
 			}
 		}
 	}
-	// Without fresh clusters every range lies inside nb; only fresh
+	// Without fresh clusters every range lies inside tail; only fresh
 	// clusters need the zero padding up to the allocated size.
-	content := nb
+	content := tail
 	if len(fresh) > 0 {
-		content = make([]byte, alloc)
-		copy(content, nb)
+		content = make([]byte, alloc-base)
+		copy(content, tail)
 	}
 	for _, rg := range rsMergeRanges(ranges) {
-		if err := rsPlanStream(p, runs, cs, content, rg[0], rg[1], "$Bitmap data"); err != nil {
+		if err := rsPlanStream(p, runs, cs, content, base, rg[0], rg[1], "$Bitmap data"); err != nil {
 			return nil, err
 		}
 	}
 	// 3. $Bitmap record: runs and sizes; its $FILE_NAME sizes.
-	bl := int64(len(nb))
 	bmRec := &Record{Number: s.bmRec.Number, Raw: bytes.Clone(s.bmRec.Raw)}
 	if err := rsSetNonResident(bmRec, s.bmAttr, runs, alloc, bl, bl, cs); err != nil {
 		return nil, err
@@ -609,9 +801,9 @@ func rsMergeRanges(rs [][2]int64) [][2]int64 {
 	return out
 }
 
-// rsPlanStream plans writing content[lo:hi] of a non-resident stream
-// mapped by runs.
-func rsPlanStream(p *rsPlan, runs []Run, cs int64, content []byte, lo, hi int64, what string) error {
+// rsPlanStream plans writing bytes lo to hi of a non-resident stream
+// mapped by runs; content holds the stream's bytes from byte base on.
+func rsPlanStream(p *rsPlan, runs []Run, cs int64, content []byte, base, lo, hi int64, what string) error {
 	for _, r := range runs {
 		a, b := max(lo, r.VCN*cs), min(hi, (r.VCN+r.Length)*cs)
 		if a >= b {
@@ -620,7 +812,7 @@ func rsPlanStream(p *rsPlan, runs []Run, cs int64, content []byte, lo, hi int64,
 		if r.Sparse {
 			return errf(ErrBadRunlist, "%s: bytes %d..%d fall in a hole", what, a, b)
 		}
-		if err := p.add(r.LCN*cs+a-r.VCN*cs, content[a:b], fmt.Sprintf("%s bytes %d..%d", what, a, b)); err != nil {
+		if err := p.add(r.LCN*cs+a-r.VCN*cs, content[a-base:b-base], fmt.Sprintf("%s bytes %d..%d", what, a, b)); err != nil {
 			return err
 		}
 	}
