@@ -111,6 +111,7 @@ func Apply(ctx context.Context, dev Device, p *planner.Plan, opts ApplyOptions) 
 	if err != nil {
 		return nil, fmt.Errorf("winrepart: inspecting before applying: %w", err)
 	}
+	log.Debug("inspected the disk", "partitions", len(before.Partitions))
 	if err := p.Check(before); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrChanged, err)
 	}
@@ -123,6 +124,7 @@ func Apply(ctx context.Context, dev Device, p *planner.Plan, opts ApplyOptions) 
 	if err != nil {
 		return nil, err
 	}
+	log.Debug("planned the writes", "ops", len(ops))
 	for _, o := range ops {
 		switch o := o.(type) {
 		case journal.Write:
@@ -156,6 +158,7 @@ func Apply(ctx context.Context, dev Device, p *planner.Plan, opts ApplyOptions) 
 			res.Warnings = append(res.Warnings, fmt.Sprintf("the kernel did not re-read the partition table (%v); it will at the next boot or after partprobe", err))
 		}
 	}
+	log.Debug("journal run complete and flushed")
 	after, err := recovery.Inspect(ctx, dev, opts.Inspect)
 	if err != nil {
 		return res, fmt.Errorf("%w: inspecting after applying: %w", ErrVerify, err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 
@@ -57,8 +58,9 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 	pf.register(fs)
 	yes := fs.Bool("yes", false, "apply the plan (without it, apply prints the plan and writes nothing)")
 	journalPath := fs.String("journal", "", "journal file, not on the disk being changed (default: PATH.winrepart-journal)")
+	fs.BoolVar(&pf.verbose, "v", false, "log every step, with timestamps, to stderr")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: winrefix apply [--yes] [--journal FILE] [--min-free SIZE] [--size SIZE] PATH")
+		fmt.Fprintln(stderr, "usage: winrefix apply [--yes] [-v] [--journal FILE] [--min-free SIZE] [--size SIZE] PATH")
 		fs.PrintDefaults()
 	}
 	operands, err := pf.parse(fs, args)
@@ -104,7 +106,12 @@ func applyPath(ctx context.Context, path, journalPath string, pf planFlags, yes 
 		return exitFailed, fmt.Errorf("a journal already exists at %s: run 'winrefix recover --journal %s %s' first, or remove it", journalPath, journalPath, path)
 	}
 	fmt.Fprintf(stdout, "\nApplying (journal: %s)\n", journalPath)
-	res, err := winrepart.Apply(ctx, dev, p, winrepart.ApplyOptions{JournalPath: journalPath, Progress: progressPrinter(stderr)})
+	opts := winrepart.ApplyOptions{JournalPath: journalPath, Progress: progressPrinter(stderr)}
+	if pf.verbose {
+		opts.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		opts.Progress = nil
+	}
+	res, err := winrepart.Apply(ctx, dev, p, opts)
 	if isTerminal(stderr) {
 		fmt.Fprintln(stderr)
 	}

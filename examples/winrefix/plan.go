@@ -67,6 +67,7 @@ type planFlags struct {
 	size       sizeFlag
 	allowDirty bool
 	sectorSize int
+	verbose    bool // apply -v: log steps to stderr
 }
 
 func (pf *planFlags) register(fs *flag.FlagSet) {
