@@ -4,8 +4,9 @@
 # Go micro-benchmarks of the parsers. Writes bench/results.md and prints it.
 # See bench/README.md for what each figure means.
 #
-# Usage: bench/run.sh [--quick] [--runs N] [--no-micro]
+# Usage: bench/run.sh [--quick] [--runs N] [--no-micro] [--plan-only] [--case NAME]...
 #   --quick     C: of 64 GiB only, one run, micro-benchmarks with -count 1
+#   --case NAME only this apply case (repeatable), e.g. --case c4t-re529m
 #   --runs N    runs per pipeline (default 3); figures are medians
 #   --no-micro  skip the Go micro-benchmarks
 #   --plan-only only the inspect + plan figures (no apply, no micro)
@@ -25,14 +26,15 @@ MiB=$((1024 * 1024))
 GiB=$((1024 * MiB))
 
 flags=${*:+ $*}
-quick=0 runs=3 micro=1 apply=1
+quick=0 runs=3 micro=1 apply=1 only=()
 while [[ $# -gt 0 ]]; do
 	case $1 in
+	--case) only+=("$2"); shift ;;
 	--quick) quick=1 runs=1 ;;
 	--runs) runs=$2; shift ;;
 	--no-micro) micro=0 ;;
 	--plan-only) apply=0 micro=0 ;;
-	*) echo "usage: bench/run.sh [--quick] [--runs N] [--no-micro] [--plan-only]" >&2; exit 2 ;;
+	*) echo "usage: bench/run.sh [--quick] [--runs N] [--no-micro] [--plan-only] [--case NAME]..." >&2; exit 2 ;;
 	esac
 	shift
 done
@@ -155,11 +157,20 @@ build_image() {
 # Cases: name C_MIB RE_MIB WIM_MIB MIN_FREE. A 1 GiB WinRE holding a
 # 700 MiB WIM has ~320 MiB free, which meets the default 250 MiB policy,
 # so those cases ask for 500 MiB free (--min-free) to make the fix grow it.
+all_cases=("c64g-re529m 65536 529 420 250M" "c64g-re1g 65536 1024 700 500M"
+	"c1t-re529m 1048576 529 420 250M" "c1t-re1g 1048576 1024 700 500M" "c4t-re529m 4194304 529 420 250M")
 cases=()
-[[ $apply == 1 ]] && cases=("c64g-re529m 65536 529 420 250M" "c64g-re1g 65536 1024 700 500M")
 plan_sizes=(65536)
-if [[ $quick == 0 ]]; then
-	[[ $apply == 1 ]] && cases+=("c1t-re529m 1048576 529 420 250M" "c1t-re1g 1048576 1024 700 500M")
+if [[ ${#only[@]} -gt 0 ]]; then
+	for c in "${all_cases[@]}"; do
+		for o in "${only[@]}"; do [[ ${c%% *} == "$o" ]] && cases+=("$c"); done
+	done
+	[[ ${#cases[@]} -gt 0 ]] || { echo "run.sh: no apply case named ${only[*]}" >&2; exit 2; }
+	plan_sizes=()
+elif [[ $quick == 1 ]]; then
+	[[ $apply == 1 ]] && cases=("${all_cases[@]:0:2}")
+else
+	[[ $apply == 1 ]] && cases=("${all_cases[@]}")
 	plan_sizes+=(1048576 4194304)
 fi
 
@@ -220,7 +231,8 @@ done
 
 # Inspect + plan: the CLI on images of each size (built without the random
 # data: only metadata is read).
-for cmib in "${plan_sizes[@]}"; do
+rm -f "$work/plan-images"
+for cmib in ${plan_sizes[@]+"${plan_sizes[@]}"}; do
 	name=plan-$((cmib / 1024))g img="$work/$name.img"
 	if [[ ! -f $img ]]; then
 		log "building $name.img"
@@ -235,9 +247,11 @@ for cmib in "${plan_sizes[@]}"; do
 done
 
 # The counting-ReaderAt benchmark (bench_test.go) over the same images.
-log "go test -bench InspectPlan"
-(cd "$root" && WINREPART_BENCH_IMAGES="$(paste -sd, "$work/plan-images")" \
-	go test -run '^$' -bench '^Benchmark(InspectPlan|BitmapTail)$' -benchmem -count "$runs" -benchtime 20x ./bench) >"$work/inspect.bench"
+if [[ ${#plan_sizes[@]} -gt 0 ]]; then
+	log "go test -bench InspectPlan"
+	(cd "$root" && WINREPART_BENCH_IMAGES="$(paste -sd, "$work/plan-images")" \
+		go test -run '^$' -bench '^Benchmark(InspectPlan|BitmapTail)$' -benchmem -count "$runs" -benchtime 20x ./bench) >"$work/inspect.bench"
+fi
 
 if [[ $micro == 1 ]]; then
 	log "micro-benchmarks"
@@ -287,21 +301,23 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else 
 	done
 	echo
 	fi
-	echo "## winrefix plan (inspect + plan, cold cache)"
-	echo
-	echo "| image | wall ms | read MiB (rchar) | block reads MiB | peak RSS MiB |"
-	echo "|---|---:|---:|---:|---:|"
-	for cmib in "${plan_sizes[@]}"; do
-		f="$work/res/plan-$((cmib / 1024))g.cli"
-		echo "| C: $((cmib / 1024)) GiB | $(fmt_ms "$(median "$f" wall_ns)") | $(fmt_mib "$(median "$f" rchar)") |" \
-			"$(fmt_mib "$(median "$f" read_bytes)") | $(awk -v k="$(median "$f" maxrss_kib)" 'BEGIN {printf "%.1f", k / 1024}') |"
-	done
-	echo
-	echo "## recovery.Inspect + planner.New, and one scan of the bitmap tail, through a counting ReaderAt (warm cache)"
-	echo
-	echo '```'
-	grep -E '^Benchmark' "$work/inspect.bench"
-	echo '```'
+	if [[ ${#plan_sizes[@]} -gt 0 ]]; then
+		echo "## winrefix plan (inspect + plan, cold cache)"
+		echo
+		echo "| image | wall ms | read MiB (rchar) | block reads MiB | peak RSS MiB |"
+		echo "|---|---:|---:|---:|---:|"
+		for cmib in "${plan_sizes[@]}"; do
+			f="$work/res/plan-$((cmib / 1024))g.cli"
+			echo "| C: $((cmib / 1024)) GiB | $(fmt_ms "$(median "$f" wall_ns)") | $(fmt_mib "$(median "$f" rchar)") |" \
+				"$(fmt_mib "$(median "$f" read_bytes)") | $(awk -v k="$(median "$f" maxrss_kib)" 'BEGIN {printf "%.1f", k / 1024}') |"
+		done
+		echo
+		echo "## recovery.Inspect + planner.New, and one scan of the bitmap tail, through a counting ReaderAt (warm cache)"
+		echo
+		echo '```'
+		grep -E '^Benchmark' "$work/inspect.bench"
+		echo '```'
+	fi
 	if [[ $micro == 1 ]]; then
 		echo
 		echo "## Parser micro-benchmarks"
