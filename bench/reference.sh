@@ -56,7 +56,9 @@ detach
 dd if="$img" of="$img" bs=4M iflag=skip_bytes,count_bytes oflag=seek_bytes \
 	skip="$re_from" seek="$re_to" count="$re_len" conv=notrunc status=none
 
-# 3. Hidden sectors of the moved boot sector (offset 0x1C, little-endian).
+# 3. Hidden sectors of the moved boot sector (offset 0x1C, 32 bits
+# little-endian; 0 when the start is past 2^32 sectors, as mkntfs writes it).
+((hidden < 1 << 32)) || hidden=0
 le=$(printf '%08x' "$hidden" | sed 's/../& /g' | awk '{for (i = NF; i > 0; i--) printf "\\x%s", $i}')
 printf "$le" | dd of="$img" bs=1 seek=$((re_to + 0x1C)) conv=notrunc status=none
 
