@@ -65,8 +65,9 @@ log() { printf '%s %s\n' "$(date +%T)" "$*" >&2; }
 
 log "work directory $work"
 bin=$work/bin
+rm -rf "$work/res"
 mkdir -p "$bin" "$work/res"
-(cd "$root" && go build -o "$bin/winrefix" ./examples/winrefix && go build -o "$bin/measure" ./bench/cmd/measure)
+(cd "$root" && go build -o "$bin/winrefix" ./examples/winrefix && go build -o "$bin/measure" ./bench/cmd/measure && go build -o "$bin/extents" ./bench/cmd/extents)
 
 # detbytes KEY N: N deterministic pseudo-random (incompressible) bytes.
 detbytes() {
@@ -200,6 +201,11 @@ run_case() {
 	from=$(jq -r '[.steps[] | select(.kind == "copy-data")][0].from' "$plan")
 	to=$(jq -r '[.steps[] | select(.kind == "copy-data")][0].offset' "$plan")
 	echo "$used" >"$work/res/$name.used"
+	# The clusters WinRE's NTFS uses, as byte ranges of the image.
+	local re_size
+	re_size=$(jq -r --argjson n "$(jq '.winre.partition' "$plan")" '.before[] | select(.number == $n) | .sizeBytes' "$plan")
+	"$bin/extents" "$base" "$from" "$re_size" >"$work/$name.extents"
+	awk -v u="$used" '{s += $2} END {if (s != u) {print "run.sh: extents sum to " s ", used is " u > "/dev/stderr"; exit 1}}' "$work/$name.extents"
 	for p in apply reference limit; do
 		cp --sparse=always "$base" "$img"
 		rm -f "$img.winrepart-journal"
@@ -209,8 +215,10 @@ run_case() {
 		apply) "$bin/measure" -o "$r" "$bin/winrefix" apply --yes --min-free "$minfree" "$img" >/dev/null 2>"$work/apply.err" ||
 			{ cat "$work/apply.err" >&2; exit 1; } ;;
 		reference) "$bin/measure" -o "$r" bash "$here/reference.sh" "$img" "$plan" ;;
-		limit) "$bin/measure" -o "$r" dd if="$img" of="$img" bs=4M iflag=skip_bytes,count_bytes oflag=seek_bytes \
-			skip="$from" seek="$to" count="$used" conv=notrunc,fsync status=none ;;
+		limit) "$bin/measure" -o "$r" bash -c 'while read -r off len; do
+				dd if="$1" of="$1" bs=4M iflag=skip_bytes,count_bytes oflag=seek_bytes \
+					skip="$off" seek=$((off - $2 + $3)) count="$len" conv=notrunc status=none || exit 1
+			done <"$4" && sync "$1"' limit "$img" "$from" "$to" "$work/$name.extents" ;;
 		esac
 		if [[ $p != limit ]] && ! "$bin/winrefix" plan --min-free "$minfree" "$img" | head -1 | grep -q 'nothing to do'; then
 			echo "run.sh: $p on $name did not fix the image:" >&2
