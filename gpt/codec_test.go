@@ -111,10 +111,9 @@ func TestCodecRoundTrip(t *testing.T) {
 	}
 
 	e := entryWith(TypeWinRE, guidRE, 10, 20, AttrWinRE, "Windows RE tools")
-	e.Extra = []byte{9, 8, 7, 6, 5, 4, 3, 2}
 	eb, _ := e.MarshalBinary()
 	var ge Entry
-	if err := ge.UnmarshalBinary(eb); err != nil || len(eb) != 136 {
+	if err := ge.UnmarshalBinary(append(eb, 9, 8, 7, 6, 5, 4, 3, 2)); err != nil || len(eb) != 128 {
 		t.Fatal(err)
 	}
 	if d := cmp.Diff(e, ge); d != "" {

@@ -10,10 +10,11 @@
 // [Header] and [Entry] mirror the on-disk structures field for field, with
 // the UEFI names; GUIDs are [github.com/google/uuid.UUID] values in RFC 4122
 // order (the mixed-endian disk form is handled internally). Bytes past the
-// 92 header bytes and past the 128 entry bytes are kept, so a table read and
-// written back unchanged is byte-identical. [Type] and [Attributes] print
-// themselves. LBAs always count logical sectors; fields and functions that
-// count bytes say so (SizeBytes, StartBytes).
+// 92 header bytes and past the 128 entry bytes are kept, in [Header.Extra] and
+// [Table.EntryExtra] (an Entry is its 128 bytes and holds no pointers), so
+// a table read and written back unchanged is byte-identical. [Type] and
+// [Attributes] print themselves. LBAs always count logical sectors; fields
+// and functions that count bytes say so (SizeBytes, StartBytes).
 //
 // # Reading
 //
@@ -27,8 +28,10 @@
 // On a disk laid out as UEFI recommends, Read makes two ReadAt calls (LBA 0
 // through the primary array, then the backup array and header), keeps one
 // copy of the entry array when both copies hold the same bytes, computes
-// each CRC once, and allocates three times: the [Table] with both copies
-// and the MBR, the raw primary array, and the decoded [Table.Entries].
+// each CRC once, and allocates twice: the [Table] with both copies and the
+// MBR, then the raw primary array together with the decoded
+// [Table.Entries] (one 32 KiB block for the usual 128 entries of 128 bytes;
+// other arrays take separate allocations).
 //
 // # Diagnosis
 //

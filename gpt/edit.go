@@ -56,8 +56,14 @@ func (t *Table) syncHeaderLBAs() {
 	t.Header.MyLBA, t.Header.AlternateLBA, t.Header.PartitionEntryLBA = 1, t.BackupHeaderLBA, t.PrimaryEntryLBA
 }
 
-// check validates e as the content of entry number (1-based) and fills in a
-// missing Extra.
+// extraSize returns how many bytes of EntryExtra each entry has, or -1
+// when SizeOfPartitionEntry is below 128.
+func (t *Table) extraSize() int {
+	return max(int(t.Header.SizeOfPartitionEntry)-MinEntrySize, -1)
+}
+
+// check validates e as the content of entry number (1-based), and
+// EntryExtra, which may be nil, as fitting the table.
 func (t *Table) check(number int, e *Entry) error {
 	perr := func(other int, err error) error {
 		return &PartitionError{Number: number, Other: other, First: e.FirstLBA, Last: e.LastLBA, Err: err}
@@ -65,12 +71,8 @@ func (t *Table) check(number int, e *Entry) error {
 	if number < 1 || number > len(t.Entries) {
 		return fmt.Errorf("%w: number %d of %d entries", ErrNoSuchPartition, number, len(t.Entries))
 	}
-	want := int(t.Header.SizeOfPartitionEntry) - MinEntrySize
-	switch {
-	case e.Extra == nil && want > 0:
-		e.Extra = make([]byte, want)
-	case len(e.Extra) != want:
-		return fmt.Errorf("%w: entry has %d extra bytes, the table's entries %d", ErrLayout, len(e.Extra), want)
+	if k := t.extraSize(); k < 0 || t.EntryExtra != nil && len(t.EntryExtra) != k*len(t.Entries) {
+		return fmt.Errorf("%w: EntryExtra holds %d bytes, the table's %d entries %d each", ErrLayout, len(t.EntryExtra), len(t.Entries), k)
 	}
 	switch {
 	case !e.IsUsed():
@@ -94,19 +96,25 @@ func (t *Table) check(number int, e *Entry) error {
 // Add puts e in the first unused entry and returns its 1-based number. The
 // partition must have a type, start no later than it ends, lie inside the
 // usable range and overlap no other partition. A zero UniqueGUID is
-// replaced by a random one.
+// replaced by a random one. The entry's bytes past 128 (in EntryExtra)
+// become zero.
 func (t *Table) Add(e Entry) (int, error) {
 	number := slices.IndexFunc(t.Entries, func(o Entry) bool { return !o.IsUsed() }) + 1
 	if number == 0 {
 		return 0, fmt.Errorf("%w: all %d entries are used", ErrNoFreeEntry, len(t.Entries))
 	}
-	return number, t.Set(number, e)
+	if err := t.Set(number, e); err != nil {
+		return number, err
+	}
+	clear(t.extra(number))
+	return number, nil
 }
 
 // Set replaces entry number (1-based) with e after the checks of
-// [Table.Add]; it is how a type, attributes or name are changed.
+// [Table.Add]; it is how a type, attributes or name are changed. The
+// entry's bytes past 128 (in EntryExtra) are left as they are; a nil
+// EntryExtra is made, all zero, when the entries are larger than 128 bytes.
 func (t *Table) Set(number int, e Entry) error {
-	e = e.clone()
 	if err := t.check(number, &e); err != nil {
 		return err
 	}
@@ -118,19 +126,30 @@ func (t *Table) Set(number int, e Entry) error {
 		e.UniqueGUID = u
 	}
 	t.Entries[number-1] = e
+	if k := t.extraSize(); t.EntryExtra == nil && k > 0 {
+		t.EntryExtra = make([]byte, k*len(t.Entries))
+	}
 	return nil
 }
 
-// Remove clears entry number (1-based): every byte of it becomes zero.
+// extra returns the bytes of EntryExtra that belong to entry number
+// (1-based), or nil when EntryExtra does not have them.
+func (t *Table) extra(number int) []byte {
+	k := t.extraSize()
+	if k <= 0 || number < 1 || len(t.EntryExtra) != k*len(t.Entries) || number > len(t.Entries) {
+		return nil
+	}
+	return t.EntryExtra[(number-1)*k : number*k]
+}
+
+// Remove clears entry number (1-based): every byte of it becomes zero, in
+// Entries and in EntryExtra.
 func (t *Table) Remove(number int) error {
 	if _, used := t.Partition(number); !used {
 		return fmt.Errorf("%w: %d", ErrNoSuchPartition, number)
 	}
-	e := &t.Entries[number-1]
-	*e = Entry{Extra: make([]byte, len(e.Extra))}
-	if len(e.Extra) == 0 {
-		e.Extra = nil
-	}
+	t.Entries[number-1] = Entry{}
+	clear(t.extra(number))
 	return nil
 }
 
@@ -243,7 +262,7 @@ func (t *Table) UseCopy(src Source) error {
 	if !c.Valid() {
 		return fmt.Errorf("%w: %s", ErrCopyInvalid, src)
 	}
-	t.adopt(src, c)
+	t.adopt(src, c, nil)
 	return nil
 }
 

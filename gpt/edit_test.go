@@ -137,7 +137,11 @@ func TestEditErrors(t *testing.T) {
 		{"no-such-0", ErrNoSuchPartition, func() error { return tab.Set(0, Entry{}) }},
 		{"no-such-129", ErrNoSuchPartition, func() error { return tab.Resize(129, 1) }},
 		{"move-overflow", ErrOutsideUsable, func() error { return tab.Move(1, ^uint64(0)-5) }},
-		{"extra-size", ErrLayout, func() error { return tab.Set(5, Entry{Type: TypeLinuxFS, Extra: []byte{1}}) }},
+		{"extra-size", ErrLayout, func() error {
+			tab.EntryExtra = []byte{1}
+			defer func() { tab.EntryExtra = nil }()
+			return tab.Set(5, Entry{Type: TypeLinuxFS})
+		}},
 		{"shrink-disk", ErrOutsideUsable, func() error { return tab.ResizeDisk(3 << 20) }},
 		{"disk-too-small", ErrDiskTooSmall, func() error { return tab.ResizeDisk(8 << 10) }},
 		{"use-missing-copy", ErrCopyInvalid, func() error { return tab.UseCopy(Backup) }},
@@ -173,6 +177,52 @@ func TestEditErrors(t *testing.T) {
 	}
 	if err := tab.Remove(n); err != nil || tab.Entries[n-1].IsUsed() || !cmp.Equal(tab.Entries[n-1], Entry{}) {
 		t.Errorf("Remove: %v %+v", err, tab.Entries[n-1])
+	}
+}
+
+// TestEntryExtraEdits checks that the edits keep EntryExtra in step with
+// Entries in a table of 136-byte entries: Add and Remove clear the entry's
+// extra bytes, Set and Resize keep them, Clone copies them, and Writes
+// and Read carry them over.
+func TestEntryExtraEdits(t *testing.T) {
+	tab := goodTable(t)
+	// 120 entries of 136 bytes fill the 32 sectors of each array.
+	tab.Header.SizeOfPartitionEntry, tab.Header.NumberOfPartitionEntries = 136, 120
+	tab.Entries = tab.Entries[:120]
+	if _, err := tab.Writes(); !errors.Is(err, ErrLayout) {
+		t.Fatalf("Writes without EntryExtra: %v", err)
+	}
+	if err := tab.Set(1, tab.Entries[0]); err != nil || len(tab.EntryExtra) != 8*120 {
+		t.Fatalf("Set made %d bytes of EntryExtra: %v", len(tab.EntryExtra), err)
+	}
+	for i := range tab.EntryExtra {
+		tab.EntryExtra[i] = byte(i/8 + 1)
+	}
+	extra := func(tab *Table, n int) []byte { return tab.EntryExtra[(n-1)*8 : n*8] }
+	if err := tab.Resize(2, 6000); err != nil || !bytes.Equal(extra(tab, 2), bytes.Repeat([]byte{2}, 8)) {
+		t.Errorf("Resize: %v, extra %v", err, extra(tab, 2))
+	}
+	c := tab.Clone()
+	if err := tab.Remove(3); err != nil || !bytes.Equal(extra(tab, 3), make([]byte, 8)) || extra(c, 3)[0] != 3 {
+		t.Errorf("Remove: %v, extra %v, clone's %v", err, extra(tab, 3), extra(c, 3))
+	}
+	extra(tab, 3)[0] = 9 // leftovers in an unused entry
+	if n, err := tab.Add(entryWith(TypeLinuxFS, guidRE, 7000, 7100, 0, "")); err != nil || n != 3 ||
+		!bytes.Equal(extra(tab, 3), make([]byte, 8)) || extra(tab, 4)[0] != 4 {
+		t.Errorf("Add: %d %v, extra %v", n, err, tab.EntryExtra[2*8:4*8])
+	}
+	ws, err := tab.Writes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := make([]byte, goodSize)
+	applyWritesMem(img, ws)
+	got, err := Read(bytes.NewReader(img), goodSize, 512)
+	if err != nil || !bytes.Equal(got.EntryExtra, tab.EntryExtra) {
+		t.Fatalf("read back: %v, EntryExtra differs at %d", err, firstDiff(got.EntryExtra, tab.EntryExtra))
+	}
+	if d := cmp.Diff(tab.Entries, got.Entries); d != "" {
+		t.Errorf("entries read back (-want +got):\n%s", d)
 	}
 }
 
@@ -360,7 +410,7 @@ func TestWritesRefusesBadLayout(t *testing.T) {
 		{"backup-array-in-usable", func(t *Table) { t.BackupEntryLBA = 100 }},
 		{"primary-array-in-usable", func(t *Table) { t.PrimaryEntryLBA = 10 }},
 		{"entries-count", func(t *Table) { t.Entries = t.Entries[:10] }},
-		{"entry-extra", func(t *Table) { t.Entries[3].Extra = []byte{1} }},
+		{"entry-extra", func(t *Table) { t.EntryExtra = []byte{1} }},
 		{"header-size", func(t *Table) { t.Header.HeaderSize = 100 }},
 		{"usable", func(t *Table) { t.Header.FirstUsableLBA = 9000 }},
 	} {

@@ -18,16 +18,20 @@ const (
 	offEntryName       = 56
 
 	// MinEntrySize is the size of the fields UEFI defines; entries may be
-	// larger (SizeOfPartitionEntry), the rest is preserved in Entry.Extra.
+	// larger (SizeOfPartitionEntry), the rest is preserved in
+	// Table.EntryExtra.
 	MinEntrySize = 128
 
 	// NameLen is the number of UTF-16 code units in an entry's name.
 	NameLen = 36
 )
 
-// Entry is one partition entry (UEFI 2.10 §5.3.3). An entry whose Type is
-// the zero GUID is unused; its other bytes are kept anyway, so that
-// marshalling gives back exactly what was read.
+// Entry is one partition entry (UEFI 2.10 §5.3.3): the 128 bytes of
+// fields UEFI defines. An entry whose Type is the zero GUID is unused; its
+// other bytes are kept anyway, so that marshalling gives back exactly what
+// was read. In a table whose entries are larger than 128 bytes, the bytes
+// past 128 are kept in [Table.EntryExtra], not in the Entry. An Entry holds
+// no pointers: copying one copies all of it.
 type Entry struct {
 	Type       Type            // partition type GUID; zero for an unused entry
 	UniqueGUID uuid.UUID       // the partition's own GUID (BCD refers to it)
@@ -35,11 +39,11 @@ type Entry struct {
 	LastLBA    uint64          // last logical sector, inclusive
 	Attributes Attributes      // attribute bits
 	Name       [NameLen]uint16 // raw UTF-16LE code units, NUL-padded
-	Extra      []byte          // bytes 128 to SizeOfPartitionEntry, preserved; nil for 128-byte entries
 }
 
-// UnmarshalBinary decodes an entry from b, which must hold at least 128
-// bytes; every byte past 128 is kept in Extra.
+// UnmarshalBinary decodes an entry from the first 128 bytes of b, which
+// must hold at least 128 bytes; bytes past 128 are ignored ([Read] keeps
+// them in [Table.EntryExtra]).
 func (e *Entry) UnmarshalBinary(b []byte) error {
 	if len(b) < MinEntrySize {
 		return fmt.Errorf("%w: %d bytes for a partition entry", ErrShortBuffer, len(b))
@@ -49,22 +53,21 @@ func (e *Entry) UnmarshalBinary(b []byte) error {
 }
 
 func (e *Entry) decode(b []byte) {
+	b = b[:MinEntrySize]
 	le := binary.LittleEndian
 	e.Type = Type(decodeGUID(b[offEntryType:]))
 	e.UniqueGUID = decodeGUID(b[offEntryUnique:])
 	e.FirstLBA = le.Uint64(b[offEntryFirstLBA:])
 	e.LastLBA = le.Uint64(b[offEntryLastLBA:])
 	e.Attributes = Attributes(le.Uint64(b[offEntryAttributes:]))
-	for i := range e.Name {
-		e.Name[i] = le.Uint16(b[offEntryName+2*i:])
-	}
-	e.Extra = nil
-	if len(b) > MinEntrySize {
-		e.Extra = append([]byte(nil), b[MinEntrySize:]...)
+	name := b[offEntryName:MinEntrySize]
+	for i := 0; i < NameLen; i += 4 { // four code units per load
+		u := le.Uint64(name[2*i:])
+		e.Name[i], e.Name[i+1], e.Name[i+2], e.Name[i+3] = uint16(u), uint16(u>>16), uint16(u>>32), uint16(u>>48)
 	}
 }
 
-// AppendBinary appends the 128+len(Extra) byte encoding of e to b.
+// AppendBinary appends the 128-byte encoding of e to b.
 func (e *Entry) AppendBinary(b []byte) ([]byte, error) {
 	le := binary.LittleEndian
 	b = appendGUID(b, uuid.UUID(e.Type))
@@ -75,12 +78,13 @@ func (e *Entry) AppendBinary(b []byte) ([]byte, error) {
 	for _, c := range e.Name {
 		b = le.AppendUint16(b, c)
 	}
-	return append(b, e.Extra...), nil
+	return b, nil
 }
 
-// MarshalBinary returns the encoding of e (see [Entry.AppendBinary]).
+// MarshalBinary returns the 128-byte encoding of e (see
+// [Entry.AppendBinary]).
 func (e *Entry) MarshalBinary() ([]byte, error) {
-	return e.AppendBinary(make([]byte, 0, MinEntrySize+len(e.Extra)))
+	return e.AppendBinary(make([]byte, 0, MinEntrySize))
 }
 
 // IsUsed reports whether the entry describes a partition (its type GUID is
@@ -129,12 +133,4 @@ func (e *Entry) SetLabel(s string) error {
 	e.Name = [NameLen]uint16{}
 	copy(e.Name[:], u)
 	return nil
-}
-
-// clone returns a deep copy of e.
-func (e Entry) clone() Entry {
-	if e.Extra != nil {
-		e.Extra = append([]byte(nil), e.Extra...)
-	}
-	return e
 }

@@ -106,6 +106,9 @@ func FuzzRead(f *testing.F) {
 		if d := cmp.Diff(tab.Entries, again.Entries); d != "" {
 			t.Fatalf("entries changed (-want +got):\n%s", d)
 		}
+		if !bytes.Equal(tab.EntryExtra, again.EntryExtra) {
+			t.Fatalf("entries' bytes past 128 changed")
+		}
 		if again.PrimaryEntryLBA != tab.PrimaryEntryLBA || again.BackupEntryLBA != tab.BackupEntryLBA || again.BackupHeaderLBA != tab.BackupHeaderLBA {
 			t.Fatalf("layout changed: %d/%d/%d -> %d/%d/%d", tab.PrimaryEntryLBA, tab.BackupEntryLBA, tab.BackupHeaderLBA,
 				again.PrimaryEntryLBA, again.BackupEntryLBA, again.BackupHeaderLBA)

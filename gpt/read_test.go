@@ -155,8 +155,9 @@ func TestLargeEntriesAndHeader(t *testing.T) {
 	tab.Header.HeaderSize = 120
 	tab.Header.Extra = bytes.Repeat([]byte{0}, 28)
 	tab.Entries = make([]Entry, 128)
+	tab.EntryExtra = make([]byte, 0, 128*128)
 	for i := range tab.Entries {
-		tab.Entries[i].Extra = bytes.Repeat([]byte{byte(i)}, 128)
+		tab.EntryExtra = append(tab.EntryExtra, bytes.Repeat([]byte{byte(i)}, 128)...)
 	}
 	tab.Entries[5].Name[0] = 'x' // unused entry with leftovers
 	n := uint64(64)              // 32 KiB of entries
@@ -179,6 +180,9 @@ func TestLargeEntriesAndHeader(t *testing.T) {
 	got := readImage(t, path, 512)
 	if d := cmp.Diff(tab.Entries, got.Entries); d != "" {
 		t.Errorf("entries (-want +got):\n%s", d)
+	}
+	if !bytes.Equal(tab.EntryExtra, got.EntryExtra) {
+		t.Errorf("EntryExtra differs at byte %d", firstDiff(tab.EntryExtra, got.EntryExtra))
 	}
 	if got.Header.HeaderSize != 120 || len(got.Header.Extra) != 28 || got.Entries[1].Label() != "WinRE ☃ 𝄞" {
 		t.Errorf("header %+v, label %q", got.Header, got.Entries[1].Label())

@@ -101,6 +101,13 @@ type Table struct {
 	Entries []Entry // the whole entry array in use: NumberOfPartitionEntries items, unused ones too
 	Source  Source  // which copy Header and Entries came from
 
+	// EntryExtra holds the bytes past the first 128 of every entry when
+	// SizeOfPartitionEntry is larger than 128, so that they are written
+	// back unchanged: those of Entries[i] are EntryExtra[i*k:(i+1)*k],
+	// with k = SizeOfPartitionEntry-128 (Writes refuses any other length).
+	// It is nil for 128-byte entries.
+	EntryExtra []byte
+
 	// Where Writes puts each copy (logical sectors). The primary header is
 	// always at LBA 1. Writes derives each header's MyLBA, AlternateLBA and
 	// PartitionEntryLBA from these fields.
@@ -163,7 +170,9 @@ func Read(r io.ReaderAt, diskSize int64, sectorSize int) (*Table, error) {
 
 	// Read ahead LBA 0, the primary header and an array of the default size
 	// after it, into a scratch buffer: the primary array is then copied out
-	// exactly, which costs less than keeping the whole buffer.
+	// exactly (into an entryBlock when it has the default size), which
+	// costs less than keeping the whole buffer: every byte allocated brings
+	// the next collection closer.
 	ss := uint64(sectorSize)
 	head := window{}
 	var hp *[]byte
@@ -184,7 +193,8 @@ func Read(r io.ReaderAt, diskSize int64, sectorSize int) (*Table, error) {
 		}
 	}
 	t.Primary = &blk.p
-	pcrc := readCopy(r, t.Primary, Primary, 1, sectors, ss, head, nil, 0)
+	var eb *entryBlock
+	pcrc := readCopy(r, t.Primary, Primary, 1, sectors, ss, head, nil, 0, &eb)
 	if hp != nil {
 		scratch.Put(hp)
 	}
@@ -208,24 +218,34 @@ func Read(r io.ReaderAt, diskSize int64, sectorSize int) (*Table, error) {
 		}
 	}
 	t.Backup = &blk.b
-	readCopy(r, t.Backup, Backup, backupLBA, sectors, ss, tail, t.Primary.EntryArray, pcrc)
+	readCopy(r, t.Backup, Backup, backupLBA, sectors, ss, tail, t.Primary.EntryArray, pcrc, nil)
 	if bp != nil {
 		scratch.Put(bp)
 	}
 
-	var use *Copy
 	switch {
 	case t.Primary.Valid():
-		use = t.Primary
-		t.Source = Primary
+		var es []Entry
+		if eb != nil {
+			es = eb.es[:] // the entries of the array in eb.raw
+		}
+		t.adopt(Primary, t.Primary, es)
 	case t.Backup.Valid():
-		use = t.Backup
-		t.Source = Backup
+		t.adopt(Backup, t.Backup, nil)
 	default:
 		return nil, &ReadError{Primary: t.Primary.Err, Backup: t.Backup.Err}
 	}
-	t.adopt(t.Source, use)
 	return t, nil
+}
+
+// entryBlock holds an entry array of the default size (128 entries of 128
+// bytes) and room for the entries decoded from it: one allocation costs
+// less than two of 16 KiB. Read keeps the primary array in raw and, when it
+// uses the primary, decodes Table.Entries into es (so that either keeps the
+// other alive).
+type entryBlock struct {
+	raw [DefaultEntries * MinEntrySize]byte
+	es  [DefaultEntries]Entry
 }
 
 // readAhead enables the two read-ahead ReadAt calls of Read; tests turn it
@@ -254,11 +274,12 @@ func (w window) sectors(lba, n uint64) []byte {
 }
 
 // adopt makes copy c (from src) the one in use and derives where Writes
-// puts both copies.
-func (t *Table) adopt(src Source, c *Copy) {
+// puts both copies. The entries are decoded into es when it is all zero
+// and has room for them, else into a new slice.
+func (t *Table) adopt(src Source, c *Copy, es []Entry) {
 	t.Source = src
 	t.Header = c.Header.clone()
-	t.Entries = decodeEntries(c.EntryArray, int(t.Header.SizeOfPartitionEntry))
+	t.Entries, t.EntryExtra = decodeEntries(c.EntryArray, int(t.Header.SizeOfPartitionEntry), es)
 	n := t.Header.arraySectors(t.SectorSize)
 	if src == Primary {
 		t.PrimaryEntryLBA = t.Header.PartitionEntryLBA
@@ -284,17 +305,43 @@ func (t *Table) adopt(src Source, c *Copy) {
 	}
 }
 
-func decodeEntries(b []byte, size int) []Entry {
-	es := make([]Entry, len(b)/size)
-	for i := range es {
-		eb := b[i*size : (i+1)*size]
-		if size == MinEntrySize && zeroEntry(eb) {
-			continue // an all-zero entry decodes to the zero Entry
+// decodeEntries decodes an array of entries of size bytes into es, which
+// must be all zero, when it has exactly room for them, else into a new
+// slice. It returns the entries and their bytes past 128 in one slice (nil
+// for 128-byte entries).
+func decodeEntries(b []byte, size int, es []Entry) ([]Entry, []byte) {
+	if len(es) != len(b)/size {
+		es = make([]Entry, len(b)/size)
+	}
+	var extra []byte
+	if k := size - MinEntrySize; k > 0 {
+		extra = make([]byte, len(es)*k)
+		for i := range es {
+			copy(extra[i*k:(i+1)*k], b[i*size+MinEntrySize:(i+1)*size])
+		}
+	}
+	for i := 0; i < len(es); i++ {
+		// Skip runs of all-zero entries (they decode to the zero Entry)
+		// zeroRun entries at a time when the entries are 128 bytes.
+		if size == MinEntrySize && i%zeroRun == 0 && i+zeroRun <= len(es) &&
+			bytes.Equal(b[i*size:(i+zeroRun)*size], zeroEntries[:]) {
+			i += zeroRun - 1
+			continue
+		}
+		eb := b[i*size : i*size+MinEntrySize]
+		if zeroEntry(eb) {
+			continue
 		}
 		es[i].decode(eb)
 	}
-	return es
+	return es, extra
 }
+
+// zeroRun is how many 128-byte entries decodeEntries compares with zero at
+// once: unused entries usually fill the end of the array.
+const zeroRun = 16
+
+var zeroEntries [zeroRun * MinEntrySize]byte
 
 // zeroEntry reports whether the 128 bytes of b are all zero. OR-ing words
 // inline is several times faster than a memequal call per entry.
@@ -315,7 +362,11 @@ func zeroEntry(b []byte) bool {
 // When same is not nil and the array read is byte-identical to it, the copy
 // shares same instead of holding a second slice, and sameCRC (the CRC of
 // same) stands for the array's CRC.
-func readCopy(r io.ReaderAt, c *Copy, src Source, lba, sectors, ss uint64, w window, same []byte, sameCRC uint32) uint32 {
+//
+// When eb is not nil (same is then nil) and the array has the default size
+// with 128-byte entries, it is kept in the raw half of a new entryBlock,
+// put in *eb.
+func readCopy(r io.ReaderAt, c *Copy, src Source, lba, sectors, ss uint64, w window, same []byte, sameCRC uint32, eb **entryBlock) uint32 {
 	c.LBA = lba
 	fail := func(field string, value uint64, detail string, err error) uint32 {
 		c.Err = &HeaderError{Copy: src, LBA: lba, Field: field, Value: value, Detail: detail, Err: err}
@@ -378,14 +429,24 @@ func readCopy(r io.ReaderAt, c *Copy, src Source, lba, sectors, ss uint64, w win
 	}
 	size := int(h.arrayBytes()) // bounded by MaxEntryArrayBytes above
 	var arr []byte
-	if b := w.sectors(pe, n); b != nil {
+	if eb != nil && size == len(entryBlock{}.raw) && h.SizeOfPartitionEntry == MinEntrySize {
+		*eb = new(entryBlock)
+		arr = (*eb).raw[:]
+	}
+	var err error
+	switch b := w.sectors(pe, n); {
+	case b != nil && arr != nil:
+		copy(arr, b)
+	case b != nil:
 		arr = share(b[:size], same)
-	} else {
-		var err error
-		if arr, err = readArray(r, int64(pe*ss), size, same); err != nil {
-			c.Err = fmt.Errorf("gpt: reading %s entry array at LBA %d: %w", src, pe, err)
-			return 0
-		}
+	case arr != nil:
+		_, err = r.ReadAt(arr, int64(pe*ss))
+	default:
+		arr, err = readArray(r, int64(pe*ss), size, same)
+	}
+	if err != nil {
+		c.Err = fmt.Errorf("gpt: reading %s entry array at LBA %d: %w", src, pe, err)
+		return 0
 	}
 	c.EntryArray = arr
 	var got uint32
@@ -446,7 +507,7 @@ func readArray(r io.ReaderAt, off int64, n int, same []byte) ([]byte, error) {
 // Partitions returns the used entries in array order.
 func (t *Table) Partitions() []Partition {
 	// Test Type rather than call IsUsed: its value receiver would copy
-	// every 152-byte entry.
+	// every 128-byte entry.
 	n := 0
 	for i := range t.Entries {
 		if t.Entries[i].Type != TypeUnused {
@@ -480,9 +541,8 @@ func (t *Table) Clone() *Table {
 	u := *t
 	u.Header = t.Header.clone()
 	u.Entries = make([]Entry, len(t.Entries))
-	for i, e := range t.Entries {
-		u.Entries[i] = e.clone()
-	}
+	copy(u.Entries, t.Entries)
+	u.EntryExtra = cloneBytes(t.EntryExtra)
 	u.Primary = t.Primary.clone()
 	u.Backup = t.Backup.clone()
 	if t.ProtectiveMBR != nil {
@@ -502,11 +562,14 @@ type Write struct {
 	What   string // what the bytes are, for logs and dry runs
 }
 
-// entryArray encodes t.Entries.
+// entryArray encodes t.Entries with t.EntryExtra, whose length
+// checkLayout has checked.
 func (t *Table) entryArray() []byte {
 	b := make([]byte, 0, t.Header.arrayBytes())
+	k := int(t.Header.SizeOfPartitionEntry) - MinEntrySize
 	for i := range t.Entries {
 		b, _ = t.Entries[i].AppendBinary(b)
+		b = append(b, t.EntryExtra[i*k:(i+1)*k]...)
 	}
 	return b
 }
@@ -533,10 +596,8 @@ func (t *Table) checkLayout() error {
 	if uint64(len(t.Entries)) != uint64(h.NumberOfPartitionEntries) {
 		return bad("%d entries but NumberOfPartitionEntries %d", len(t.Entries), h.NumberOfPartitionEntries)
 	}
-	for i := range t.Entries {
-		if MinEntrySize+len(t.Entries[i].Extra) != int(h.SizeOfPartitionEntry) {
-			return bad("entry %d is %d bytes, SizeOfPartitionEntry %d", i+1, MinEntrySize+len(t.Entries[i].Extra), h.SizeOfPartitionEntry)
-		}
+	if k := int(h.SizeOfPartitionEntry) - MinEntrySize; len(t.EntryExtra) != len(t.Entries)*k {
+		return bad("%d bytes of EntryExtra for %d entries of %d bytes", len(t.EntryExtra), len(t.Entries), h.SizeOfPartitionEntry)
 	}
 	n := h.arraySectors(t.SectorSize)
 	switch {
@@ -582,10 +643,10 @@ func (t *Table) headerSector(h *Header, c *Copy) []byte {
 // prescribes: backup entry array, backup header, primary entry array,
 // primary header, then the protective MBR (only its first 512 bytes; left
 // out when the MBR is hybrid, and made fresh by [NewProtectiveMBR] when
-// LBA 0 had none). Both copies are derived from Header and Entries with
-// fresh CRCs, so Writes also repairs a damaged copy. Flush between the
-// writes when the medium allows it. Writes of a valid table as read
-// reproduce the bytes on the disk exactly.
+// LBA 0 had none). Both copies are derived from Header, Entries and
+// EntryExtra with fresh CRCs, so Writes also repairs a damaged copy. Flush
+// between the writes when the medium allows it. Writes of a valid table as
+// read reproduce the bytes on the disk exactly.
 func (t *Table) Writes() ([]Write, error) {
 	if err := t.checkLayout(); err != nil {
 		return nil, err
