@@ -22,15 +22,6 @@ type Device interface {
 // syncer is the optional flushing power of a [Device].
 type syncer interface{ Sync() error }
 
-// Prefetcher is an optional power of a [Device]: a hint that the engine
-// will soon read length bytes at off, so the device may start reading
-// them in the background (an image file or block device asks the kernel
-// with posix_fadvise WILLNEED). A copy announces each chunk's source
-// before it works on the chunk ahead of it, so reading overlaps with
-// writing and with the syncs before progress records. The hint must not
-// change what any read returns.
-type Prefetcher interface{ Prefetch(off, length int64) }
-
 // Op is one step of a journaled change: a [Write], a [Copy] or a
 // [Barrier]. The set is closed.
 type Op interface {

@@ -462,20 +462,7 @@ func (r *runner) copy(ctx context.Context, i int) error {
 	start := j.log.cpChunkFor(i)
 	// Chunks with nothing to copy need no checkpoint after them.
 	cpDone := r.done
-	pf, _ := r.dev.(Prefetcher)
-	prefetch := func(k int64) {
-		if pf == nil || k >= n {
-			return
-		}
-		lo, hi := j.chunkRange(o, k)
-		j.eachPiece(o, lo, hi, func(a, b int64) { pf.Prefetch(o.src+a, b-a) })
-	}
-	prefetch(start)
 	for k := start; k < n; k++ {
-		// Reading ahead is safe: a chunk is never larger than the distance
-		// moved, so no write of this chunk or an earlier one touches the
-		// source of a later chunk.
-		prefetch(k + 1)
 		if err := ctx.Err(); err != nil && k > start {
 			if cerr := r.checkpoint(i, k); cerr != nil {
 				return &OpError{Op: i, What: o.what, Err: cerr}

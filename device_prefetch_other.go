@@ -1,6 +1,0 @@
-//go:build !linux
-
-package winrepart
-
-// Prefetch does nothing outside Linux.
-func (m *fileDevice) Prefetch(off, length int64) {}
