@@ -147,9 +147,15 @@ func TestApplyDryRunThenApply(t *testing.T) {
 		t.Fatal("the dry run wrote to the image")
 	}
 	journal := filepath.Join(t.TempDir(), "j")
-	code, out, errOut = runCLI(t, "apply", "--yes", "--journal", journal, img)
+	code, out, errOut = runCLI(t, "apply", "--yes", "-v", "--journal", journal, img)
 	if code != exitOK || !strings.Contains(out, "Verified") {
 		t.Fatalf("apply: exit %d\n%s%s", code, out, errOut)
+	}
+	// -v: one timestamped record per step, from inspection to verification.
+	for _, want := range []string{`msg="inspected the disk"`, `msg="journal op"`, `msg="journal complete"`, `msg="applied and verified"`} {
+		if !strings.Contains(errOut, want) || !strings.Contains(errOut, "time=") {
+			t.Errorf("apply -v: stderr lacks %s:\n%s", want, errOut)
+		}
 	}
 	if _, err := os.Stat(journal); !os.IsNotExist(err) {
 		t.Errorf("the completed journal was not removed: %v", err)
