@@ -320,31 +320,19 @@ func (b *builder) patchReAgent(s planner.Step) error {
 // use, merging runs separated by less than extentGap, clipped to limit
 // bytes.
 func usedExtents(v *ntfs.Volume, limit int64) ([]journal.Extent, error) {
-	clusters := v.TotalClusters()
-	bm, err := v.ReadFile(`\$Bitmap`, (clusters+7)/8+4096)
-	if err != nil {
-		return nil, fmt.Errorf("reading $Bitmap: %w", err)
-	}
-	if int64(len(bm))*8 < clusters {
-		return nil, fmt.Errorf("$Bitmap has %d bytes for %d clusters", len(bm), clusters)
-	}
 	cs := v.ClusterSize()
 	var ext []journal.Extent
-	for c := int64(0); c < clusters; {
-		if bm[c/8]&(1<<(c%8)) == 0 {
-			c++
-			continue
-		}
-		start := c
-		for c < clusters && bm[c/8]&(1<<(c%8)) != 0 {
-			c++
-		}
-		off, end := start*cs, min(c*cs, limit)
+	err := v.UsedRuns(func(first, count int64) error {
+		off, end := first*cs, min((first+count)*cs, limit)
 		if n := len(ext); n > 0 && off-(ext[n-1].Offset+ext[n-1].Length) < extentGap {
 			ext[n-1].Length = end - ext[n-1].Offset
-			continue
+			return nil
 		}
 		ext = append(ext, journal.Extent{Offset: off, Length: end - off})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading $Bitmap: %w", err)
 	}
 	return ext, nil
 }

@@ -80,6 +80,58 @@ func (v *Volume) Usage() (Usage, error) {
 	return u, nil
 }
 
+// usedRunsChunk is how much of $Bitmap UsedRuns reads at a time; tests
+// shrink it to cross chunk boundaries inside runs.
+var usedRunsChunk int64 = scanChunk
+
+// UsedRuns calls fn, in cluster order, for every maximal run of clusters
+// that $Bitmap marks in use: its first cluster and its length in
+// clusters. It reads $Bitmap forward in 1 MiB chunks, so its memory does
+// not grow with the volume, and stops at the first error fn returns.
+// Bits past the last cluster of the volume are ignored.
+func (v *Volume) UsedRuns(fn func(first, count int64) error) error {
+	tc := v.Boot.TotalClusters()
+	st, err := v.bitmap()
+	if err != nil {
+		return err
+	}
+	nbytes := (tc + 7) / 8
+	buf := make([]byte, min(usedRunsChunk, max(nbytes, 1)))
+	start := int64(-1) // first cluster of the run in progress
+	for off := int64(0); off < nbytes; off += int64(len(buf)) {
+		chunk := buf[:min(int64(len(buf)), nbytes-off)]
+		if err := readFull(st, chunk, off); err != nil {
+			return err
+		}
+		for i, b := range chunk {
+			pos := off + int64(i)
+			if pos == nbytes-1 {
+				b &= lastByteMask(tc)
+			}
+			switch {
+			case b == 0xff && start >= 0, b == 0 && start < 0:
+				continue // inside a run, or inside a gap
+			}
+			for k := int64(0); k < 8; k++ {
+				c := pos*8 + k
+				used := b&(1<<k) != 0
+				if used && start < 0 {
+					start = c
+				} else if !used && start >= 0 {
+					if err := fn(start, c-start); err != nil {
+						return err
+					}
+					start = -1
+				}
+			}
+		}
+	}
+	if start >= 0 {
+		return fn(start, min(nbytes*8, tc)-start)
+	}
+	return nil
+}
+
 // lastByteMask keeps the bits of the last $Bitmap byte that map clusters
 // of the volume.
 func lastByteMask(tc int64) byte {

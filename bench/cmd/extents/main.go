@@ -46,26 +46,13 @@ func run(args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	clusters := v.TotalClusters()
-	bm, err := v.ReadFile(`\$Bitmap`, (clusters+7)/8+4096)
-	if err != nil {
-		return err
-	}
-	if int64(len(bm))*8 < clusters {
-		return fmt.Errorf("$Bitmap has %d bytes for %d clusters", len(bm), clusters)
-	}
 	cs := v.ClusterSize()
 	w := bufio.NewWriter(out)
-	for c := int64(0); c < clusters; {
-		if bm[c/8]&(1<<(c%8)) == 0 {
-			c++
-			continue
-		}
-		start := c
-		for c < clusters && bm[c/8]&(1<<(c%8)) != 0 {
-			c++
-		}
-		fmt.Fprintf(w, "%d %d\n", off+start*cs, (c-start)*cs)
+	if err := v.UsedRuns(func(first, count int64) error {
+		_, err := fmt.Fprintf(w, "%d %d\n", off+first*cs, count*cs)
+		return err
+	}); err != nil {
+		return err
 	}
 	return w.Flush()
 }
