@@ -102,6 +102,18 @@ type Syncer interface {
 	Sync() error
 }
 
+// ConcurrentSyncer is the optional promise of a [Syncer] that Sync may run
+// while ReadAt and WriteAt calls run on other goroutines, and makes durable
+// at least every write that returned before Sync was called. [Apply] then
+// flushes each part of a data copy while it copies the next part, instead
+// of stopping to wait for every flush. The devices this package opens
+// (images and block devices) keep the promise; ConcurrentSync returns
+// false to decline it.
+type ConcurrentSyncer interface {
+	Syncer
+	ConcurrentSync() bool
+}
+
 // PartitionRereader is the optional power of a [Device] to ask the
 // operating system kernel to re-read its partition table after the table
 // was rewritten. An error wrapping EBUSY means the kernel kept its old view

@@ -72,6 +72,11 @@ func (m *fileDevice) Sync() error {
 	return nil
 }
 
+// ConcurrentSync reports true: Sync (fsync) may run beside ReadAt and
+// WriteAt (pread and pwrite), and makes durable every write that returned
+// before it.
+func (m *fileDevice) ConcurrentSync() bool { return true }
+
 // Close closes the file. Further calls fail with [ErrClosed].
 func (m *fileDevice) Close() error {
 	m.mu.Lock()

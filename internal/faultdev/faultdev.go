@@ -221,3 +221,8 @@ func (d *Device) Sync() error {
 	}
 	return nil
 }
+
+// ConcurrentSync reports true: Sync may run beside ReadAt and WriteAt (all
+// three hold the device's lock), and flushes every write that returned
+// before it took the lock.
+func (d *Device) ConcurrentSync() bool { return true }

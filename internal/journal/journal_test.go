@@ -337,8 +337,8 @@ func TestInvalidOps(t *testing.T) {
 
 // TestChunkGeometry checks the property the crash safety of copies rests
 // on, for many shapes: no chunk writes its own source or the source of a
-// later chunk, and chunks closer than the checkpoint window never write
-// each other's source.
+// later chunk, and chunks that may run between two recorded checkpoints
+// (one window, or two when pipelined) never write each other's source.
 func TestChunkGeometry(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 10))
 	for n := 0; n < 2000; n++ {
@@ -352,7 +352,14 @@ func TestChunkGeometry(t *testing.T) {
 		j := &Journal{sector: 512, chunk: (1 + rng.Int64N(64)) * ss}
 		o := &op{kind: kindCopy, src: src, dst: dst, length: length}
 		c, nc := j.chunkSize(o), j.numChunks(o)
-		per := max(1, abs(dst-src)/c) // the checkpoint window in chunks for an overlapping copy
+		// Chunks that may run between the last recorded checkpoint and a
+		// crash: one window when checkpoints are sequential, two when they
+		// are pipelined.
+		r := &runner{opts: RunOptions{SyncEveryBytes: (1 + rng.Int64N(2000)) * ss}, concurrent: rng.IntN(2) == 0}
+		per, pipelined := r.copyWindow(o, c)
+		if pipelined {
+			per *= 2
+		}
 		covered := int64(0)
 		for k := int64(0); k < nc; k++ {
 			lo, hi := j.chunkRange(o, k)

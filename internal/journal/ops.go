@@ -22,6 +22,16 @@ type Device interface {
 // syncer is the optional flushing power of a [Device].
 type syncer interface{ Sync() error }
 
+// ConcurrentSyncer is the optional promise of a [Device] that its Sync may
+// run while ReadAt and WriteAt run on other goroutines, and that it makes
+// durable at least every write that returned before Sync was called.
+// Copies then overlap each device flush with the next part of the copy
+// (see [Journal.Run]). ConcurrentSync returns false to decline.
+type ConcurrentSyncer interface {
+	Sync() error
+	ConcurrentSync() bool
+}
+
 // Op is one step of a journaled change: a [Write], a [Copy] or a
 // [Barrier]. The set is closed.
 type Op interface {

@@ -212,13 +212,14 @@ type RunOptions struct {
 }
 
 type runner struct {
-	j    *Journal
-	dev  Device
-	f    *os.File
-	opts RunOptions
-	log  *slog.Logger
-	done int64
-	tot  int64
+	j          *Journal
+	dev        Device
+	f          *os.File
+	opts       RunOptions
+	log        *slog.Logger
+	done       int64
+	tot        int64
+	concurrent bool // dev's Sync may run beside ReadAt and WriteAt
 }
 
 func (r *runner) sync() error {
@@ -276,6 +277,9 @@ func closeRW(f *os.File) error {
 
 func (j *Journal) newRunner(dev Device, f *os.File, opts RunOptions) *runner {
 	r := &runner{j: j, dev: dev, f: f, opts: opts, log: opts.Logger}
+	if cs, ok := dev.(ConcurrentSyncer); ok && cs.ConcurrentSync() {
+		r.concurrent = true
+	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -358,6 +362,12 @@ func (j *Journal) eachPiece(o *op, lo, hi int64, fn func(a, b int64)) {
 // disk, fully or torn. Copies toward higher offsets are the mirror image
 // (high to low). Non-overlapping copies (d >= Length) never write their
 // source at all.
+//
+// On a [ConcurrentSyncer] device the checkpoints of a copy are pipelined:
+// the sync and record closing one window run while the next window is
+// copied, and the window after that waits for them. Windows then span at
+// most d/2, so the chunks run since the last recorded checkpoint, which
+// lie in the last two windows, still span at most d.
 //
 // Cancelling ctx stops at the next chunk or op boundary: the device is
 // synced, a checkpoint recorded, and Run returns an error wrapping
@@ -443,36 +453,109 @@ func (l *logState) cpChunkFor(i int) int64 {
 	return 0
 }
 
+// copyWindow returns how many chunks of size c of Copy o run between two
+// checkpoints, and whether each checkpoint may be made in the background
+// while the next window is copied (pipelined).
+//
+// A sequential window spans at most SyncEveryBytes and, for an
+// overlapping copy, at most the distance d it moves: every chunk run since
+// the last recorded checkpoint is then within d bytes of the others (see
+// [Journal.Run]). A pipelined run has two windows unrecorded at a time,
+// the one being flushed and the one being copied, so each spans at most
+// d/2; when not even one chunk fits in d/2 the copy runs sequentially.
+func (r *runner) copyWindow(o *op, c int64) (per int64, pipelined bool) {
+	w := r.opts.SyncEveryBytes
+	if r.concurrent {
+		half := w
+		if o.overlapping() {
+			half = min(w, abs(o.dst-o.src)/2)
+		}
+		if half/c >= 1 {
+			return half / c, true
+		}
+	}
+	if o.overlapping() {
+		w = min(w, abs(o.dst-o.src))
+	}
+	return max(1, w/c), false
+}
+
+// checkpointAsync makes checkpoint (i, k) in a goroutine; the result
+// arrives on the returned channel. The caller must not append records
+// until it has received it.
+func (r *runner) checkpointAsync(i int, k int64) <-chan error {
+	ch := make(chan error, 1)
+	go func() { ch <- r.checkpoint(i, k) }()
+	return ch
+}
+
 // copy runs the chunks of Copy i from its last checkpoint on, with one
 // reusable buffer of one chunk.
-func (r *runner) copy(ctx context.Context, i int) error {
+//
+// On a device whose Sync may run beside reads and writes (see
+// [ConcurrentSyncer]) the checkpoints are pipelined: at the end of each
+// window the device sync and the progress record of that window start in
+// the background while the next window is copied, and the window after
+// that starts only once they are done. So the chunks run since the last
+// recorded checkpoint always lie in the last two windows, which together
+// span at most d (see copyWindow), and the reads of each window overlap
+// the flush of the one before.
+func (r *runner) copy(ctx context.Context, i int) (err error) {
 	j := r.j
 	o := &j.ops[i]
 	c := j.chunkSize(o)
 	n := j.numChunks(o)
-	window := r.opts.SyncEveryBytes
-	if o.overlapping() {
-		window = min(window, abs(o.dst-o.src))
-	}
-	per := max(1, window/c)
+	per, pipelined := r.copyWindow(o, c)
 	if int64(cap(j.buf)) < c {
 		j.buf = make([]byte, c)
 	}
 	buf := j.buf[:c]
 	start := j.log.cpChunkFor(i)
+	// The checkpoint being made in the background, if any: waited for
+	// before any other record, and before returning.
+	var pending <-chan error
+	wait := func() error {
+		if pending == nil {
+			return nil
+		}
+		err := <-pending
+		pending = nil
+		return err
+	}
+	defer func() {
+		if werr := wait(); werr != nil && err == nil {
+			err = &OpError{Op: i, What: o.what, Err: werr}
+		}
+	}()
 	// Chunks with nothing to copy need no checkpoint after them.
 	cpDone := r.done
 	for k := start; k < n; k++ {
 		if err := ctx.Err(); err != nil && k > start {
-			if cerr := r.checkpoint(i, k); cerr != nil {
+			cerr := wait()
+			if cerr == nil {
+				cerr = r.checkpoint(i, k)
+			}
+			if cerr != nil {
 				return &OpError{Op: i, What: o.what, Err: cerr}
 			}
 			return fmt.Errorf("journal: stopped in op %d (%s) at chunk %d of %d: %w", i, o.what, k, n, err)
 		}
-		if k > start && (k-start)%per == 0 && r.done != cpDone {
-			cpDone = r.done
-			if err := r.checkpoint(i, k); err != nil {
-				return &OpError{Op: i, What: o.what, Err: err}
+		if k > start && (k-start)%per == 0 {
+			if pipelined {
+				// Window k-2per..k-per must be recorded before window
+				// k..k+per may overwrite its source.
+				if err := wait(); err != nil {
+					return &OpError{Op: i, What: o.what, Err: err}
+				}
+				if r.done != cpDone {
+					cpDone = r.done
+					pending = r.checkpointAsync(i, k)
+				}
+			} else if r.done != cpDone {
+				cpDone = r.done
+				if err := r.checkpoint(i, k); err != nil {
+					return &OpError{Op: i, What: o.what, Err: err}
+				}
 			}
 		}
 		lo, hi := j.chunkRange(o, k)
