@@ -12,7 +12,14 @@
 // order (the mixed-endian disk form is handled internally). Bytes past the
 // 92 header bytes and past the 128 entry bytes are kept, in [Header.Extra] and
 // [Table.EntryExtra] (an Entry is its 128 bytes and holds no pointers), so
-// a table read and written back unchanged is byte-identical. [Type] and
+// a table read and written back unchanged is byte-identical.
+// [Table.Entries] holds the entry array up to its last entry that is not
+// all zero, or longer: every entry past its end, up to
+// NumberOfPartitionEntries, is all zero, and [Table.Writes] writes it so.
+// [Read] returns the shortest such slice (three to five entries on a
+// Windows disk, of the 128 UEFI reserves); [New] returns all of them; the
+// edits accept any entry number of the array and extend Entries as needed.
+// [Type] and
 // [Attributes] print themselves. LBAs always count logical sectors; fields
 // and functions that count bytes say so (SizeBytes, StartBytes).
 //
@@ -26,12 +33,13 @@
 // sentinel such as [ErrHeaderCRC].
 //
 // On a disk laid out as UEFI recommends, Read makes two ReadAt calls (LBA 0
-// through the primary array, then the backup array and header), keeps one
-// copy of the entry array when both copies hold the same bytes, computes
-// each CRC once, and allocates twice: the [Table] with both copies and the
-// MBR, then the raw primary array together with the decoded
-// [Table.Entries] (one 32 KiB block for the usual 128 entries of 128 bytes;
-// other arrays take separate allocations).
+// through the primary array, then the backup array and header) into pooled
+// scratch buffers, checks each array there, and keeps of it only the used
+// part, up to its last entry that is not all zero ([Copy.EntryArray]; one
+// slice for both copies when they hold the same bytes). It computes each
+// CRC once and allocates three times: the [Table] with both copies and the
+// MBR, the used part of the array, and the decoded [Table.Entries] (about
+// 2 KiB in all for a Windows disk, whatever the size of the array).
 //
 // # Diagnosis
 //

@@ -62,14 +62,18 @@ func (t *Table) extraSize() int {
 	return max(int(t.Header.SizeOfPartitionEntry)-MinEntrySize, -1)
 }
 
-// check validates e as the content of entry number (1-based), and
-// EntryExtra, which may be nil, as fitting the table.
+// check validates e as the content of entry number (1-based), which may
+// lie past len(Entries) within the array, and EntryExtra, which may be
+// nil, as fitting the table.
 func (t *Table) check(number int, e *Entry) error {
 	perr := func(other int, err error) error {
 		return &PartitionError{Number: number, Other: other, First: e.FirstLBA, Last: e.LastLBA, Err: err}
 	}
-	if number < 1 || number > len(t.Entries) {
-		return fmt.Errorf("%w: number %d of %d entries", ErrNoSuchPartition, number, len(t.Entries))
+	if number < 1 || uint64(number) > uint64(t.Header.NumberOfPartitionEntries) {
+		return fmt.Errorf("%w: number %d of %d entries", ErrNoSuchPartition, number, t.Header.NumberOfPartitionEntries)
+	}
+	if n := t.Header.arrayBytes(); n > MaxEntryArrayBytes { // Set would extend Entries that far
+		return fmt.Errorf("%w: entry array of %d bytes", ErrLayout, n)
 	}
 	if k := t.extraSize(); k < 0 || t.EntryExtra != nil && len(t.EntryExtra) != k*len(t.Entries) {
 		return fmt.Errorf("%w: EntryExtra holds %d bytes, the table's %d entries %d each", ErrLayout, len(t.EntryExtra), len(t.Entries), k)
@@ -93,15 +97,19 @@ func (t *Table) check(number int, e *Entry) error {
 	return nil
 }
 
-// Add puts e in the first unused entry and returns its 1-based number. The
-// partition must have a type, start no later than it ends, lie inside the
-// usable range and overlap no other partition. A zero UniqueGUID is
-// replaced by a random one. The entry's bytes past 128 (in EntryExtra)
-// become zero.
+// Add puts e in the first unused entry and returns its 1-based number: the
+// first unused one of Entries, else the one just past them (Entries grows)
+// while the array has room. The partition must have a type, start no later
+// than it ends, lie inside the usable range and overlap no other
+// partition. A zero UniqueGUID is replaced by a random one. The entry's
+// bytes past 128 (in EntryExtra) become zero.
 func (t *Table) Add(e Entry) (int, error) {
 	number := slices.IndexFunc(t.Entries, func(o Entry) bool { return !o.IsUsed() }) + 1
 	if number == 0 {
-		return 0, fmt.Errorf("%w: all %d entries are used", ErrNoFreeEntry, len(t.Entries))
+		if uint64(len(t.Entries)) >= uint64(t.Header.NumberOfPartitionEntries) {
+			return 0, fmt.Errorf("%w: all %d entries are used", ErrNoFreeEntry, t.Header.NumberOfPartitionEntries)
+		}
+		number = len(t.Entries) + 1
 	}
 	if err := t.Set(number, e); err != nil {
 		return number, err
@@ -110,10 +118,12 @@ func (t *Table) Add(e Entry) (int, error) {
 	return number, nil
 }
 
-// Set replaces entry number (1-based) with e after the checks of
-// [Table.Add]; it is how a type, attributes or name are changed. The
-// entry's bytes past 128 (in EntryExtra) are left as they are; a nil
-// EntryExtra is made, all zero, when the entries are larger than 128 bytes.
+// Set replaces entry number (1-based, up to NumberOfPartitionEntries) with
+// e after the checks of [Table.Add]; it is how a type, attributes or name
+// are changed. Entries (and EntryExtra) grow with zero entries up to
+// number when they are shorter. The entry's bytes past 128 (in EntryExtra)
+// are left as they are; a nil EntryExtra is made, all zero, when the
+// entries are larger than 128 bytes.
 func (t *Table) Set(number int, e Entry) error {
 	if err := t.check(number, &e); err != nil {
 		return err
@@ -125,8 +135,15 @@ func (t *Table) Set(number int, e Entry) error {
 		}
 		e.UniqueGUID = u
 	}
+	k := t.extraSize()
+	if grow := number - len(t.Entries); grow > 0 {
+		t.Entries = append(t.Entries, make([]Entry, grow)...)
+		if t.EntryExtra != nil && k > 0 {
+			t.EntryExtra = append(t.EntryExtra, make([]byte, grow*k)...)
+		}
+	}
 	t.Entries[number-1] = e
-	if k := t.extraSize(); t.EntryExtra == nil && k > 0 {
+	if t.EntryExtra == nil && k > 0 {
 		t.EntryExtra = make([]byte, k*len(t.Entries))
 	}
 	return nil
@@ -143,7 +160,9 @@ func (t *Table) extra(number int) []byte {
 }
 
 // Remove clears entry number (1-based): every byte of it becomes zero, in
-// Entries and in EntryExtra.
+// Entries and in EntryExtra. Entries keeps its length. An unused entry,
+// one past len(Entries) or a number outside the array is an
+// ErrNoSuchPartition.
 func (t *Table) Remove(number int) error {
 	if _, used := t.Partition(number); !used {
 		return fmt.Errorf("%w: %d", ErrNoSuchPartition, number)
@@ -262,7 +281,7 @@ func (t *Table) UseCopy(src Source) error {
 	if !c.Valid() {
 		return fmt.Errorf("%w: %s", ErrCopyInvalid, src)
 	}
-	t.adopt(src, c, nil)
+	t.adopt(src, c)
 	return nil
 }
 

@@ -55,7 +55,7 @@ func TestReadWindowsLayout512(t *testing.T) {
 	if d := cmp.Diff(wantWindows(512, last-33), tab.Partitions()); d != "" {
 		t.Errorf("partitions (-want +got):\n%s", d)
 	}
-	if len(tab.Entries) != 128 {
+	if len(tab.Entries) != 4 { // the last entry used
 		t.Errorf("%d entries", len(tab.Entries))
 	}
 	if got := tab.Verify(); got != nil {
@@ -122,7 +122,7 @@ func TestReadEntryCounts(t *testing.T) {
 			path := sgdiskImage(t, 8<<20, "-o", "-U", diskGUID, "--resize-table="+itoa(n),
 				"-n", "1:0:+1M", "-t", "1:0700", "-u", "1:"+guidOS, "-n", "3:0:+2M", "-t", "3:8300", "-u", "3:"+guidRE)
 			tab := readImage(t, path, 512)
-			if tab.Header.NumberOfPartitionEntries != uint32(n) || len(tab.Entries) != n {
+			if tab.Header.NumberOfPartitionEntries != uint32(n) || len(tab.Entries) != 3 {
 				t.Fatalf("entries %d/%d", tab.Header.NumberOfPartitionEntries, len(tab.Entries))
 			}
 			if ps := tab.Partitions(); len(ps) != 2 || ps[1].Number != 3 {

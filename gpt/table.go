@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"slices"
 	"sync"
 
 	"github.com/winrepart/winrepart/mbr"
@@ -43,9 +44,18 @@ func (s Source) String() string {
 
 // Copy is one copy of the table as [Read] found it.
 type Copy struct {
-	LBA        uint64 // where the header was looked for (logical sectors)
-	Header     Header // the header as decoded; partial or zero when Err says so
-	EntryArray []byte // the raw entry array, read-only (identical arrays share one slice); nil when not read
+	LBA    uint64 // where the header was looked for (logical sectors)
+	Header Header // the header as decoded; partial or zero when Err says so
+
+	// EntryArray holds the raw entry array as read, trimmed as
+	// [Table.Entries] is: up to the end of its last entry that is not all
+	// zero (in all SizeOfPartitionEntry bytes). The rest of the array, up
+	// to NumberOfPartitionEntries*SizeOfPartitionEntry bytes, is zero. It
+	// is read-only; two copies whose arrays hold the same bytes share one
+	// slice. It is empty when every entry is zero, and nil when the array
+	// was not read (Err says why).
+	EntryArray []byte
+
 	SectorTail []byte // the bytes of the header's sector past HeaderSize; nil when all zero (as they should be)
 	Err        error  // nil when this copy passed every check
 }
@@ -64,18 +74,34 @@ func (c *Copy) clone() *Copy {
 	return &d
 }
 
-var zeroSector [512]byte
+// zeros is compared with runs of bytes expected to be zero.
+var zeros [2048]byte
 
 // nonZero returns a copy of b, or nil when b is all zero.
 func nonZero(b []byte) []byte {
-	for rest := b; len(rest) > 0; {
-		n := min(len(rest), len(zeroSector))
-		if !bytes.Equal(rest[:n], zeroSector[:n]) {
-			return bytes.Clone(b)
-		}
-		rest = rest[n:]
+	if usedBytes(b, 1) == 0 {
+		return nil
 	}
-	return nil
+	return bytes.Clone(b)
+}
+
+// usedBytes returns the length of b up to the end of its last entry of
+// size bytes that is not all zero (0 when b is all zero). The length of b
+// is a multiple of size.
+func usedBytes(b []byte, size int) int {
+	end := len(b)
+	// Unused entries usually fill the end of the array: compare them with
+	// zero a chunk at a time, then 8 bytes, then one.
+	for end >= len(zeros) && bytes.Equal(b[end-len(zeros):end], zeros[:]) {
+		end -= len(zeros)
+	}
+	for end >= 8 && binary.LittleEndian.Uint64(b[end-8:end]) == 0 {
+		end -= 8
+	}
+	for end > 0 && b[end-1] == 0 {
+		end--
+	}
+	return (end + size - 1) / size * size
 }
 
 func cloneBytes(b []byte) []byte {
@@ -97,15 +123,28 @@ type Table struct {
 	SectorSize int   // logical sector size in bytes (512 or 4096, or another power of two)
 	DiskSize   int64 // disk size in bytes
 
-	Header  Header  // the header of the copy in use
-	Entries []Entry // the whole entry array in use: NumberOfPartitionEntries items, unused ones too
-	Source  Source  // which copy Header and Entries came from
+	Header Header // the header of the copy in use
 
-	// EntryExtra holds the bytes past the first 128 of every entry when
-	// SizeOfPartitionEntry is larger than 128, so that they are written
-	// back unchanged: those of Entries[i] are EntryExtra[i*k:(i+1)*k],
-	// with k = SizeOfPartitionEntry-128 (Writes refuses any other length).
-	// It is nil for 128-byte entries.
+	// Entries holds the entry array in use, unused entries too, up to at
+	// least its last entry that is not all zero: entry number n (1-based)
+	// is Entries[n-1], and every entry past len(Entries), up to
+	// NumberOfPartitionEntries, is all zero (in all SizeOfPartitionEntry
+	// bytes, EntryExtra's included). Read returns the shortest such slice
+	// (a few entries on a Windows disk, nil when all are zero); New
+	// returns all NumberOfPartitionEntries. Both forms are valid, as is
+	// any length in between: len(Entries) <= NumberOfPartitionEntries.
+	// The edits extend Entries when they fill an entry past its end;
+	// Writes writes the missing entries as zeros.
+	Entries []Entry
+
+	Source Source // which copy Header and Entries came from
+
+	// EntryExtra holds the bytes past the first 128 of every entry of
+	// Entries when SizeOfPartitionEntry is larger than 128, so that they
+	// are written back unchanged: those of Entries[i] are
+	// EntryExtra[i*k:(i+1)*k], with k = SizeOfPartitionEntry-128 (Writes
+	// refuses any other length than k*len(Entries)). It is nil for
+	// 128-byte entries.
 	EntryExtra []byte
 
 	// Where Writes puts each copy (logical sectors). The primary header is
@@ -150,6 +189,9 @@ func checkGeometry(diskSize int64, sectorSize int) (uint64, error) {
 // everything else: overlapping partitions, mismatched copies or a backup
 // not at the end of the disk are reported by [Table.Verify].
 //
+// The Table keeps of each array only its entries up to the last one that
+// is not all zero (see [Table.Entries] and [Copy.EntryArray]).
+//
 // On a disk laid out as UEFI recommends (each array beside its header)
 // Read issues two ReadAt calls: one for LBA 0, the primary header and its
 // array, one for the backup array and header. Other layouts, or a failed
@@ -169,10 +211,8 @@ func Read(r io.ReaderAt, diskSize int64, sectorSize int) (*Table, error) {
 	t.SectorSize, t.DiskSize = sectorSize, diskSize
 
 	// Read ahead LBA 0, the primary header and an array of the default size
-	// after it, into a scratch buffer: the primary array is then copied out
-	// exactly (into an entryBlock when it has the default size), which
-	// costs less than keeping the whole buffer: every byte allocated brings
-	// the next collection closer.
+	// after it, into a scratch buffer: only the used part of the array is
+	// copied out.
 	ss := uint64(sectorSize)
 	head := window{}
 	var hp *[]byte
@@ -193,8 +233,7 @@ func Read(r io.ReaderAt, diskSize int64, sectorSize int) (*Table, error) {
 		}
 	}
 	t.Primary = &blk.p
-	var eb *entryBlock
-	pcrc := readCopy(r, t.Primary, Primary, 1, sectors, ss, head, nil, 0, &eb)
+	pcrc := readCopy(r, t.Primary, Primary, 1, sectors, ss, head, nil, 0)
 	if hp != nil {
 		scratch.Put(hp)
 	}
@@ -218,34 +257,20 @@ func Read(r io.ReaderAt, diskSize int64, sectorSize int) (*Table, error) {
 		}
 	}
 	t.Backup = &blk.b
-	readCopy(r, t.Backup, Backup, backupLBA, sectors, ss, tail, t.Primary.EntryArray, pcrc, nil)
+	readCopy(r, t.Backup, Backup, backupLBA, sectors, ss, tail, t.Primary, pcrc)
 	if bp != nil {
 		scratch.Put(bp)
 	}
 
 	switch {
 	case t.Primary.Valid():
-		var es []Entry
-		if eb != nil {
-			es = eb.es[:] // the entries of the array in eb.raw
-		}
-		t.adopt(Primary, t.Primary, es)
+		t.adopt(Primary, t.Primary)
 	case t.Backup.Valid():
-		t.adopt(Backup, t.Backup, nil)
+		t.adopt(Backup, t.Backup)
 	default:
 		return nil, &ReadError{Primary: t.Primary.Err, Backup: t.Backup.Err}
 	}
 	return t, nil
-}
-
-// entryBlock holds an entry array of the default size (128 entries of 128
-// bytes) and room for the entries decoded from it: one allocation costs
-// less than two of 16 KiB. Read keeps the primary array in raw and, when it
-// uses the primary, decodes Table.Entries into es (so that either keeps the
-// other alive).
-type entryBlock struct {
-	raw [DefaultEntries * MinEntrySize]byte
-	es  [DefaultEntries]Entry
 }
 
 // readAhead enables the two read-ahead ReadAt calls of Read; tests turn it
@@ -273,13 +298,12 @@ func (w window) sectors(lba, n uint64) []byte {
 	return w.b[i*w.ss : (i+n)*w.ss : (i+n)*w.ss]
 }
 
-// adopt makes copy c (from src) the one in use and derives where Writes
-// puts both copies. The entries are decoded into es when it is all zero
-// and has room for them, else into a new slice.
-func (t *Table) adopt(src Source, c *Copy, es []Entry) {
+// adopt makes copy c (from src) the one in use, decoding its entries, and
+// derives where Writes puts both copies.
+func (t *Table) adopt(src Source, c *Copy) {
 	t.Source = src
 	t.Header = c.Header.clone()
-	t.Entries, t.EntryExtra = decodeEntries(c.EntryArray, int(t.Header.SizeOfPartitionEntry), es)
+	t.Entries, t.EntryExtra = decodeEntries(c.EntryArray, int(t.Header.SizeOfPartitionEntry))
 	n := t.Header.arraySectors(t.SectorSize)
 	if src == Primary {
 		t.PrimaryEntryLBA = t.Header.PartitionEntryLBA
@@ -305,43 +329,30 @@ func (t *Table) adopt(src Source, c *Copy, es []Entry) {
 	}
 }
 
-// decodeEntries decodes an array of entries of size bytes into es, which
-// must be all zero, when it has exactly room for them, else into a new
-// slice. It returns the entries and their bytes past 128 in one slice (nil
-// for 128-byte entries).
-func decodeEntries(b []byte, size int, es []Entry) ([]Entry, []byte) {
-	if len(es) != len(b)/size {
-		es = make([]Entry, len(b)/size)
+// decodeEntries decodes the entries of size bytes in b into a new slice,
+// and returns them with their bytes past 128 in another (nil for 128-byte
+// entries). Both are nil when b is empty.
+func decodeEntries(b []byte, size int) ([]Entry, []byte) {
+	n := len(b) / size
+	if n == 0 {
+		return nil, nil
 	}
+	es := make([]Entry, n)
 	var extra []byte
 	if k := size - MinEntrySize; k > 0 {
-		extra = make([]byte, len(es)*k)
-		for i := range es {
+		extra = make([]byte, n*k)
+		for i := range n {
 			copy(extra[i*k:(i+1)*k], b[i*size+MinEntrySize:(i+1)*size])
 		}
 	}
-	for i := 0; i < len(es); i++ {
-		// Skip runs of all-zero entries (they decode to the zero Entry)
-		// zeroRun entries at a time when the entries are 128 bytes.
-		if size == MinEntrySize && i%zeroRun == 0 && i+zeroRun <= len(es) &&
-			bytes.Equal(b[i*size:(i+zeroRun)*size], zeroEntries[:]) {
-			i += zeroRun - 1
-			continue
+	for i := range es {
+		// All-zero entries decode to the zero Entry.
+		if eb := b[i*size : i*size+MinEntrySize]; !zeroEntry(eb) {
+			es[i].decode(eb)
 		}
-		eb := b[i*size : i*size+MinEntrySize]
-		if zeroEntry(eb) {
-			continue
-		}
-		es[i].decode(eb)
 	}
 	return es, extra
 }
-
-// zeroRun is how many 128-byte entries decodeEntries compares with zero at
-// once: unused entries usually fill the end of the array.
-const zeroRun = 16
-
-var zeroEntries [zeroRun * MinEntrySize]byte
 
 // zeroEntry reports whether the 128 bytes of b are all zero. OR-ing words
 // inline is several times faster than a memequal call per entry.
@@ -359,14 +370,11 @@ func zeroEntry(b []byte) bool {
 // taking sectors from w when it holds them, and returns the CRC computed
 // over the array (0 when none was read).
 //
-// When same is not nil and the array read is byte-identical to it, the copy
-// shares same instead of holding a second slice, and sameCRC (the CRC of
-// same) stands for the array's CRC.
-//
-// When eb is not nil (same is then nil) and the array has the default size
-// with 128-byte entries, it is kept in the raw half of a new entryBlock,
-// put in *eb.
-func readCopy(r io.ReaderAt, c *Copy, src Source, lba, sectors, ss uint64, w window, same []byte, sameCRC uint32, eb **entryBlock) uint32 {
+// The array is read into scratch (or used in w), checked there, and only
+// its used part kept (see [Copy.EntryArray]). When same is not nil and its
+// array holds the same bytes, c shares same's slice, and sameCRC (the CRC
+// computed over same's array) stands for the array's CRC.
+func readCopy(r io.ReaderAt, c *Copy, src Source, lba, sectors, ss uint64, w window, same *Copy, sameCRC uint32) uint32 {
 	c.LBA = lba
 	fail := func(field string, value uint64, detail string, err error) uint32 {
 		c.Err = &HeaderError{Copy: src, LBA: lba, Field: field, Value: value, Detail: detail, Err: err}
@@ -428,31 +436,27 @@ func readCopy(r io.ReaderAt, c *Copy, src Source, lba, sectors, ss uint64, w win
 			fmt.Sprintf("array LBA %d-%d, usable range %d-%d", pe, pe+n-1, h.FirstUsableLBA, h.LastUsableLBA), ErrEntryArrayOverlap)
 	}
 	size := int(h.arrayBytes()) // bounded by MaxEntryArrayBytes above
-	var arr []byte
-	if eb != nil && size == len(entryBlock{}.raw) && h.SizeOfPartitionEntry == MinEntrySize {
-		*eb = new(entryBlock)
-		arr = (*eb).raw[:]
+	arr := w.sectors(pe, n)
+	if arr == nil {
+		ap := scratchBuf(size)
+		defer scratch.Put(ap)
+		arr = *ap
+		if _, err := r.ReadAt(arr, int64(pe*ss)); err != nil {
+			c.Err = fmt.Errorf("gpt: reading %s entry array at LBA %d: %w", src, pe, err)
+			return 0
+		}
 	}
-	var err error
-	switch b := w.sectors(pe, n); {
-	case b != nil && arr != nil:
-		copy(arr, b)
-	case b != nil:
-		arr = share(b[:size], same)
-	case arr != nil:
-		_, err = r.ReadAt(arr, int64(pe*ss))
-	default:
-		arr, err = readArray(r, int64(pe*ss), size, same)
-	}
-	if err != nil {
-		c.Err = fmt.Errorf("gpt: reading %s entry array at LBA %d: %w", src, pe, err)
-		return 0
-	}
-	c.EntryArray = arr
+	arr = arr[:size]
+	used := usedBytes(arr, int(h.SizeOfPartitionEntry))
 	var got uint32
-	if len(arr) > 0 && len(same) == len(arr) && &arr[0] == &same[0] {
-		got = sameCRC // the same bytes as the array sameCRC was computed over
+	if same != nil && same.EntryArray != nil && same.Header.SizeOfPartitionEntry == h.SizeOfPartitionEntry &&
+		same.Header.arrayBytes() == h.arrayBytes() && bytes.Equal(arr[:used], same.EntryArray) {
+		// The same bytes as the array sameCRC was computed over (the rest
+		// of both is zero).
+		c.EntryArray, got = same.EntryArray, sameCRC
 	} else {
+		c.EntryArray = make([]byte, used) // no spare capacity; make+copy is compiled without zeroing
+		copy(c.EntryArray, arr)
 		got = crc32.ChecksumIEEE(arr)
 	}
 	if got != h.PartitionEntryArrayCRC32 {
@@ -461,8 +465,8 @@ func readCopy(r io.ReaderAt, c *Copy, src Source, lba, sectors, ss uint64, w win
 	return got
 }
 
-// scratch holds buffers for reading headers, and backup arrays that
-// usually turn out identical to the primary one.
+// scratch holds buffers for reading headers and entry arrays, which Read
+// checks in place and keeps only the used part of.
 var scratch sync.Pool
 
 // scratchBuf returns a pooled buffer of n bytes; give it back with
@@ -475,33 +479,6 @@ func scratchBuf(n int) *[]byte {
 	}
 	*bp = (*bp)[:n]
 	return bp
-}
-
-// share returns same when b holds the same bytes, else a copy of b (with
-// no spare capacity; make+copy is compiled without zeroing).
-func share(b, same []byte) []byte {
-	if same != nil && bytes.Equal(b, same) {
-		return same
-	}
-	c := make([]byte, len(b))
-	copy(c, b)
-	return c
-}
-
-// readArray reads n bytes at off. When same has n bytes and the bytes read
-// equal it, same is returned and nothing is allocated.
-func readArray(r io.ReaderAt, off int64, n int, same []byte) ([]byte, error) {
-	if same == nil || len(same) != n {
-		b := make([]byte, n)
-		_, err := r.ReadAt(b, off)
-		return b, err
-	}
-	bp := scratchBuf(n)
-	defer scratch.Put(bp)
-	if _, err := r.ReadAt(*bp, off); err != nil {
-		return nil, err
-	}
-	return share(*bp, same), nil
 }
 
 // Partitions returns the used entries in array order.
@@ -527,7 +504,8 @@ func (t *Table) Partitions() []Partition {
 }
 
 // Partition returns the entry with the given 1-based number, and whether
-// it is used.
+// it is used. An entry past len(Entries) is the zero Entry, unused, as is
+// a number outside the array.
 func (t *Table) Partition(number int) (Entry, bool) {
 	if number < 1 || number > len(t.Entries) {
 		return Entry{}, false
@@ -540,8 +518,7 @@ func (t *Table) Partition(number int) (Entry, bool) {
 func (t *Table) Clone() *Table {
 	u := *t
 	u.Header = t.Header.clone()
-	u.Entries = make([]Entry, len(t.Entries))
-	copy(u.Entries, t.Entries)
+	u.Entries = slices.Clone(t.Entries)
 	u.EntryExtra = cloneBytes(t.EntryExtra)
 	u.Primary = t.Primary.clone()
 	u.Backup = t.Backup.clone()
@@ -562,16 +539,29 @@ type Write struct {
 	What   string // what the bytes are, for logs and dry runs
 }
 
-// entryArray encodes t.Entries with t.EntryExtra, whose length
-// checkLayout has checked.
+// EntryArrayBytes returns the entry array [Table.Writes] writes for the
+// table as it stands: Entries with their EntryExtra, then zero entries up
+// to NumberOfPartitionEntries. Its CRC32 is the header's
+// PartitionEntryArrayCRC32 once written. It fails with ErrLayout when the
+// entries do not fit the header.
+func (t *Table) EntryArrayBytes() ([]byte, error) {
+	if err := t.checkEntries(); err != nil {
+		return nil, err
+	}
+	return t.entryArray(), nil
+}
+
+// entryArray encodes t.Entries with t.EntryExtra, then zero entries up to
+// NumberOfPartitionEntries; checkEntries has checked the lengths.
 func (t *Table) entryArray() []byte {
-	b := make([]byte, 0, t.Header.arrayBytes())
+	size := t.Header.arrayBytes()
+	b := make([]byte, 0, size) // zeroed up to its capacity
 	k := int(t.Header.SizeOfPartitionEntry) - MinEntrySize
 	for i := range t.Entries {
 		b, _ = t.Entries[i].AppendBinary(b)
 		b = append(b, t.EntryExtra[i*k:(i+1)*k]...)
 	}
-	return b
+	return b[:size]
 }
 
 // checkLayout verifies that t can be written as it stands.
@@ -587,17 +577,8 @@ func (t *Table) checkLayout() error {
 	if h.HeaderSize < MinHeaderSize || int(h.HeaderSize) > t.SectorSize || int(h.HeaderSize) != h.size() {
 		return bad("HeaderSize %d with %d bytes of Extra, sector size %d", h.HeaderSize, len(h.Extra), t.SectorSize)
 	}
-	if h.SizeOfPartitionEntry < MinEntrySize || h.SizeOfPartitionEntry%8 != 0 {
-		return bad("SizeOfPartitionEntry %d", h.SizeOfPartitionEntry)
-	}
-	if h.arrayBytes() > MaxEntryArrayBytes {
-		return bad("entry array of %d bytes", h.arrayBytes())
-	}
-	if uint64(len(t.Entries)) != uint64(h.NumberOfPartitionEntries) {
-		return bad("%d entries but NumberOfPartitionEntries %d", len(t.Entries), h.NumberOfPartitionEntries)
-	}
-	if k := int(h.SizeOfPartitionEntry) - MinEntrySize; len(t.EntryExtra) != len(t.Entries)*k {
-		return bad("%d bytes of EntryExtra for %d entries of %d bytes", len(t.EntryExtra), len(t.Entries), h.SizeOfPartitionEntry)
+	if err := t.checkEntries(); err != nil {
+		return err
 	}
 	n := h.arraySectors(t.SectorSize)
 	switch {
@@ -609,6 +590,27 @@ func (t *Table) checkLayout() error {
 		return bad("primary array at LBA %d (%d sectors), first usable LBA %d", t.PrimaryEntryLBA, n, h.FirstUsableLBA)
 	case t.BackupEntryLBA <= h.LastUsableLBA || t.BackupEntryLBA > t.BackupHeaderLBA || t.BackupHeaderLBA-t.BackupEntryLBA < n:
 		return bad("backup array at LBA %d (%d sectors), last usable LBA %d, backup header at %d", t.BackupEntryLBA, n, h.LastUsableLBA, t.BackupHeaderLBA)
+	}
+	return nil
+}
+
+// checkEntries verifies that Entries and EntryExtra fit the header.
+func (t *Table) checkEntries() error {
+	h := &t.Header
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrLayout}, args...)...)
+	}
+	if h.SizeOfPartitionEntry < MinEntrySize || h.SizeOfPartitionEntry%8 != 0 {
+		return bad("SizeOfPartitionEntry %d", h.SizeOfPartitionEntry)
+	}
+	if h.arrayBytes() > MaxEntryArrayBytes {
+		return bad("entry array of %d bytes", h.arrayBytes())
+	}
+	if uint64(len(t.Entries)) > uint64(h.NumberOfPartitionEntries) {
+		return bad("%d entries, more than NumberOfPartitionEntries %d", len(t.Entries), h.NumberOfPartitionEntries)
+	}
+	if k := int(h.SizeOfPartitionEntry) - MinEntrySize; len(t.EntryExtra) != len(t.Entries)*k {
+		return bad("%d bytes of EntryExtra for %d entries of %d bytes", len(t.EntryExtra), len(t.Entries), h.SizeOfPartitionEntry)
 	}
 	return nil
 }

@@ -12,6 +12,19 @@ func itoa(n int) string { return fmt.Sprint(n) }
 
 func isErr(err, target error) bool { return errors.Is(err, target) }
 
+// usedEntries returns es up to its last entry that is not zero: the
+// Entries Read returns for a table of 128-byte entries.
+func usedEntries(es []Entry) []Entry {
+	n := len(es)
+	for n > 0 && es[n-1] == (Entry{}) {
+		n--
+	}
+	if n == 0 {
+		return nil
+	}
+	return es[:n]
+}
+
 func hasCode(ps []Problem, c ProblemCode) bool {
 	for _, p := range ps {
 		if p.Code == c {

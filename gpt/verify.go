@@ -125,7 +125,7 @@ func (t *Table) Verify() []Problem {
 			add(ProblemAlternateLBA, SeverityError, remedyRewrite,
 				"primary AlternateLBA %d, backup header at %d with AlternateLBA %d (want 1)", p.AlternateLBA, t.Backup.LBA, b.AlternateLBA)
 		}
-		if !bytes.Equal(t.Primary.EntryArray, t.Backup.EntryArray) {
+		if !sameArray(t.Primary, t.Backup) {
 			add(ProblemArraysDiffer, SeverityError, "choose the right copy (Table.UseCopy) and "+remedyRewrite,
 				"primary and backup partition entry arrays differ")
 		}
@@ -245,6 +245,20 @@ func (t *Table) Verify() []Problem {
 		}
 	}
 	return ps
+}
+
+// sameArray reports whether the entry arrays of two copies hold the same
+// bytes: each keeps its array up to its last entry that is not all zero,
+// and the rest is zero.
+func sameArray(p, b *Copy) bool {
+	if p.Header.arrayBytes() != b.Header.arrayBytes() {
+		return false
+	}
+	x, y := p.EntryArray, b.EntryArray
+	if len(x) > len(y) {
+		x, y = y, x
+	}
+	return bytes.Equal(x, y[:len(x)]) && usedBytes(y[len(x):], 1) == 0
 }
 
 // inUse returns the copy Header came from, or nil.
