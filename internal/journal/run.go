@@ -337,7 +337,8 @@ func (j *Journal) eachPiece(o *op, lo, hi int64, fn func(a, b int64)) {
 // # Protocol
 //
 // Before the first device write of an op, a start record is appended and
-// the journal file synced. A Barrier syncs the device and then records a
+// the journal file synced; one record marks a whole run of Writes
+// between two Barriers or Copies as started. A Barrier syncs the device and then records a
 // checkpoint. A Copy begins with a device sync and a checkpoint, records
 // a checkpoint (after a device sync) at least every
 // [RunOptions.SyncEveryBytes] of its range and ends with one. A roll
@@ -405,7 +406,16 @@ func (r *runner) forward(ctx context.Context) error {
 		switch o.kind {
 		case kindWrite:
 			if i > j.log.lastStarted {
-				if err := j.appendRecords(r.f, record{kind: recStart, op: uint32(i)}); err != nil {
+				// One start record for the run of Writes up to the next
+				// Barrier or Copy, not one journal sync each: a roll back
+				// restores every Write up to the last one started, and for
+				// a Write of the run that had not begun that rewrites the
+				// old bytes it still holds.
+				g := i
+				for g+1 < len(j.ops) && j.ops[g+1].kind == kindWrite {
+					g++
+				}
+				if err := j.appendRecords(r.f, record{kind: recStart, op: uint32(g)}); err != nil {
 					return err
 				}
 			}
