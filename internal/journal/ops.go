@@ -102,10 +102,11 @@ const (
 	DefaultChunkBytes = 4 << 20
 	// DefaultSyncEveryBytes is how much a copy moves between progress
 	// records when [RunOptions.SyncEveryBytes] is zero: each record waits
-	// for a device sync, which stops reading while the kernel writes back.
-	// 256 MiB keeps a WinRE move to two or three such stalls (about 10 %
-	// faster than 64 MiB on a 706 MiB move) and bounds what a resumed copy
-	// redoes; overlapping copies use at most the distance moved.
+	// for a device sync. 256 MiB keeps a WinRE move to a few syncs (about
+	// 10 % faster than 64 MiB on a 706 MiB move when the copy stops for
+	// each) and bounds what a resumed copy redoes; overlapping copies use
+	// at most the distance moved, or half of it when pipelined (see
+	// [ConcurrentSyncer]).
 	DefaultSyncEveryBytes = 256 << 20
 	maxHeaderBytes        = 64 << 20
 	maxWhatBytes          = 4096
