@@ -44,6 +44,13 @@ func (d crashDev) Sync() error {
 	return nil
 }
 
+// ConcurrentSync lets Apply pipeline the copy's checkpoints, as it does
+// on images and block devices: faultdev.Device and faultdev.Mem are safe
+// for concurrent use, and a faultdev Sync flushes every write that
+// returned before it. The matrix then crashes while a window's sync and
+// record run beside the next window's writes.
+func (d crashDev) ConcurrentSync() bool { return true }
+
 // crashLayout describes a small Windows disk for the matrix.
 type crashLayout struct {
 	name       string
