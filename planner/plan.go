@@ -161,7 +161,7 @@ func (pl *planner) checkTable() {
 		// its own reason.
 		code := CodeInvalidTable
 		switch {
-		case pr.Code == "winre-bitlocker":
+		case pr.Code == recovery.ProblemWinREBitLocker:
 			code = CodeBitLockerWinRE
 		case !pr.Table:
 			code = CodeUnknownLayout

@@ -144,7 +144,7 @@ func (in *inspector) examineNTFS(p *Partition, sec *io.SectionReader) *Filesyste
 			return fs
 		}
 		fs.Err = err.Error()
-		in.problem("ntfs-unreadable", SeverityWarning, "run chkdsk /f on the volume in Windows",
+		in.problem(ProblemNTFSUnreadable, SeverityWarning, "run chkdsk /f on the volume in Windows",
 			"partition %d: NTFS volume could not be opened: %v", p.Number, err)
 		return fs
 	}
@@ -305,7 +305,7 @@ func (in *inspector) assignRoles() {
 		chosen = osCandidates[0]
 	}
 	if len(osCandidates) > 1 {
-		in.problem("several-windows", SeverityWarning, "check which installation boots; the planner works on the one named here",
+		in.problem(ProblemSeveralWindows, SeverityWarning, "check which installation boots; the planner works on the one named here",
 			"%d partitions hold \\Windows\\System32 (%v); partition %d is taken as C:", len(osCandidates), osCandidates, chosen)
 	}
 	if chosen > 0 {
@@ -328,7 +328,7 @@ func (in *inspector) assignRoles() {
 		p := l.Partition(locked[0])
 		p.Role, p.RoleReason = RoleOS, "the only BitLocker-encrypted data volume, and no readable Windows volume: presumably C: (its content cannot be read offline)"
 		l.OS = p.Number
-		in.problem("os-bitlocker", SeverityWarning, "suspend BitLocker and fix WinRE from Windows (winrefix script), or decrypt C: first",
+		in.problem(ProblemOSBitLocker, SeverityWarning, "suspend BitLocker and fix WinRE from Windows (winrefix script), or decrypt C: first",
 			"C: (partition %d) is BitLocker-encrypted: ReAgent.xml cannot be read and C: cannot be shrunk offline", p.Number)
 	}
 }

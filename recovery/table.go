@@ -68,7 +68,7 @@ func ReadTable(r io.ReaderAt, size int64, sectorSize int) (*Layout, error) {
 		l.fromMBR(t)
 		if _, gerr := gpt.Read(r, size, sectorSize); gerr == nil {
 			l.Problems = append(l.Problems, Problem{
-				Code: "stale-gpt", Severity: SeverityWarning,
+				Code: ProblemStaleGPT, Severity: SeverityWarning,
 				Message: "the disk has an MBR partition table, but a valid GPT is also present; Windows uses the MBR",
 				Remedy:  "remove the stale GPT (sgdisk --zap on a copy, keeping the MBR) or convert the disk deliberately",
 			})
@@ -82,7 +82,7 @@ func ReadTable(r io.ReaderAt, size int64, sectorSize int) (*Layout, error) {
 		l.fromGPT(t)
 		if recErr != nil || rec.Kind() == mbr.KindEmpty {
 			l.Problems = append(l.Problems, Problem{
-				Code: "missing-protective-mbr", Severity: SeverityWarning,
+				Code: ProblemMissingProtectiveMBR, Severity: SeverityWarning,
 				Message: "the disk has a GPT but no protective MBR at LBA 0",
 				Remedy:  "write a protective MBR (gdisk: x, n) so that MBR-only tools do not treat the disk as empty",
 			})

@@ -1,0 +1,56 @@
+package recovery
+
+// The codes of the problems Inspect reports about Windows and the table
+// kind ([Problem.Code] when Problem.Table is false). Problems of the
+// partition table itself (Problem.Table true) carry the gpt and mbr
+// packages' Verify codes instead. Codes are stable: tools may branch on
+// them.
+const (
+	// The disk has an MBR table and also a valid GPT (Windows uses the MBR).
+	ProblemStaleGPT = "stale-gpt"
+	// The disk has a GPT but no protective MBR at LBA 0.
+	ProblemMissingProtectiveMBR = "missing-protective-mbr"
+	// An NTFS partition could not be opened (see the message for why).
+	ProblemNTFSUnreadable = "ntfs-unreadable"
+	// More than one partition holds \Windows\System32; one is taken as C:.
+	ProblemSeveralWindows = "several-windows"
+	// No NTFS volume holding \Windows\System32 was found.
+	ProblemNoWindows = "no-windows"
+	// C: is BitLocker-encrypted: ReAgent.xml cannot be read and C: cannot
+	// be shrunk offline.
+	ProblemOSBitLocker = "os-bitlocker"
+	// C: has no \Windows\System32\Recovery\ReAgent.xml.
+	ProblemNoReAgentXML = "no-reagent-xml"
+	// ReAgent.xml exists but could not be read.
+	ProblemReAgentUnreadable = "reagent-unreadable"
+	// ReAgent.xml could not be parsed.
+	ProblemReAgentInvalid = "reagent-invalid"
+	// ReAgent.xml has a non-empty ImageLocation, which makes WinRE
+	// rebuilds fail when stale.
+	ProblemStaleImageLocation = "stale-image-location"
+	// ReAgent.xml's WinreLocation names another disk.
+	ProblemReAgentOtherDisk = "reagent-other-disk"
+	// ReAgent.xml's WinreLocation offset matches no partition start.
+	ProblemReAgentLocationNotFound = "reagent-location-not-found"
+	// WinRE is disabled (InstallState 0).
+	ProblemWinREDisabled = "winre-disabled"
+	// No winre.wim was found on any partition.
+	ProblemNoWinRE = "no-winre"
+	// Several partitions hold winre.wim and nothing says which is active.
+	ProblemSeveralWinRECandidates = "several-winre-candidates"
+	// WinRE lives inside another partition (System Reserved, C:), not in
+	// a recovery partition of its own.
+	ProblemWinRESharesPartition = "winre-shares-partition"
+	// The WinRE partition has neither the WinRE GPT type nor MBR type 0x27.
+	ProblemWinREWrongType = "winre-wrong-type"
+	// The volume holding WinRE is BitLocker-encrypted (the planner refuses).
+	ProblemWinREBitLocker = "winre-bitlocker"
+	// ReAgent.xml's WinRE image path is not on the WinRE volume.
+	ProblemWinREWIMMissing = "winre-wim-missing"
+	// WinRE has less free space than KB5034441 servicing needs.
+	ProblemWinRETooSmall = "winre-too-small"
+	// winre.wim could not be read.
+	ProblemWinREWIMUnreadable = "winre-wim-unreadable"
+	// winre.wim is not a valid WIM.
+	ProblemWinREWIMInvalid = "winre-wim-invalid"
+)
