@@ -39,9 +39,10 @@
 // Writes are redone or undone from the stored bytes. Copies proceed in
 // chunks no larger than the distance they move data, in the direction
 // that never reads a byte an earlier chunk wrote, with a device sync and
-// a checkpoint at least every time the copy has moved that distance;
-// [Journal.Run] proves why redoing the chunks after the last checkpoint is
-// safe. The tests inject power cuts at every device write (stop, torn
+// a checkpoint at least every time the copy has moved that distance (or
+// half of it, on a [ConcurrentSyncer] device, where each sync and
+// checkpoint run while the next half is copied); [Journal.Run] proves why
+// redoing the chunks after the last recorded checkpoint is safe. The tests inject power cuts at every device write (stop, torn
 // write, loss of unflushed writes) with package faultdev and check the
 // recovered disk byte for byte.
 //
