@@ -76,10 +76,9 @@ func benchImages(b *testing.B, name string) []string {
 	return strings.Split(v, ",")
 }
 
-// BenchmarkInspectPlan reads a disk with recovery.Inspect and plans the fix
-// with planner.New, reporting the bytes read per operation (read-B/op), the
-// read calls (reads/op) and the largest single read (max-read-B).
-func BenchmarkInspectPlan(b *testing.B) {
+// eachImage runs fn as a sub-benchmark on each image of
+// WINREPART_BENCH_IMAGES, opened read-only.
+func eachImage(b *testing.B, fn func(b *testing.B, dev winrepart.Device)) {
 	for _, img := range benchImages(b, "WINREPART_BENCH_IMAGES") {
 		b.Run(strings.TrimSuffix(filepath.Base(img), ".img"), func(b *testing.B) {
 			dev, err := winrepart.OpenImage(img, winrepart.OpenOptions{})
@@ -87,23 +86,32 @@ func BenchmarkInspectPlan(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer dev.Close()
-			c := &countingDevice{Device: dev}
-			ctx := context.Background()
-			b.ReportAllocs()
-			for b.Loop() {
-				l, err := recovery.Inspect(ctx, c, recovery.Options{})
-				if err != nil {
-					b.Fatal(err)
-				}
-				if p := planner.New(l, planner.Options{}); p.Refused {
-					b.Fatalf("plan refused: %v", p.Reasons)
-				}
-			}
-			b.ReportMetric(float64(c.bytes.Load())/float64(b.N), "read-B/op")
-			b.ReportMetric(float64(c.calls.Load())/float64(b.N), "reads/op")
-			b.ReportMetric(float64(c.largest.Load()), "max-read-B")
+			fn(b, dev)
 		})
 	}
+}
+
+// BenchmarkInspectPlan reads a disk with recovery.Inspect and plans the fix
+// with planner.New, reporting the bytes read per operation (read-B/op), the
+// read calls (reads/op) and the largest single read (max-read-B).
+func BenchmarkInspectPlan(b *testing.B) {
+	eachImage(b, func(b *testing.B, dev winrepart.Device) {
+		c := &countingDevice{Device: dev}
+		ctx := context.Background()
+		b.ReportAllocs()
+		for b.Loop() {
+			l, err := recovery.Inspect(ctx, c, recovery.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if p := planner.New(l, planner.Options{}); p.Refused {
+				b.Fatalf("plan refused: %v", p.Reasons)
+			}
+		}
+		b.ReportMetric(float64(c.bytes.Load())/float64(b.N), "read-B/op")
+		b.ReportMetric(float64(c.calls.Load())/float64(b.N), "reads/op")
+		b.ReportMetric(float64(c.largest.Load()), "max-read-B")
+	})
 }
 
 // BenchmarkApply applies the planned fix to a fresh sparse copy of each
@@ -214,41 +222,34 @@ func BenchmarkNTFSRecord(b *testing.B) {
 // WINREPART_BENCH_IMAGES. Inspect does this twice (LastUsedCluster, then
 // ShrinkLimit again); read-B/op here is what one scan costs.
 func BenchmarkBitmapTail(b *testing.B) {
-	for _, img := range benchImages(b, "WINREPART_BENCH_IMAGES") {
-		b.Run(strings.TrimSuffix(filepath.Base(img), ".img"), func(b *testing.B) {
-			dev, err := winrepart.OpenImage(img, winrepart.OpenOptions{})
-			if err != nil {
+	eachImage(b, func(b *testing.B, dev winrepart.Device) {
+		l, err := recovery.Inspect(context.Background(), dev, recovery.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var c *recovery.Partition
+		for i := range l.Partitions {
+			if l.Partitions[i].Role == recovery.RoleOS {
+				c = &l.Partitions[i]
+			}
+		}
+		if c == nil {
+			b.Fatal("no C: partition")
+		}
+		off := int64(c.StartLBA) * int64(l.SectorSize)
+		v, err := ntfs.Open(io.NewSectionReader(dev, off, c.SizeBytes), c.SizeBytes)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var read int64
+		b.ReportAllocs()
+		for b.Loop() {
+			v.ResetBytesRead()
+			if _, err := v.LastUsedCluster(); err != nil {
 				b.Fatal(err)
 			}
-			defer dev.Close()
-			l, err := recovery.Inspect(context.Background(), dev, recovery.Options{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			var c *recovery.Partition
-			for i := range l.Partitions {
-				if l.Partitions[i].Role == recovery.RoleOS {
-					c = &l.Partitions[i]
-				}
-			}
-			if c == nil {
-				b.Fatal("no C: partition")
-			}
-			off := int64(c.StartLBA) * int64(l.SectorSize)
-			v, err := ntfs.Open(io.NewSectionReader(dev, off, c.SizeBytes), c.SizeBytes)
-			if err != nil {
-				b.Fatal(err)
-			}
-			var read int64
-			b.ReportAllocs()
-			for b.Loop() {
-				v.ResetBytesRead()
-				if _, err := v.LastUsedCluster(); err != nil {
-					b.Fatal(err)
-				}
-				read = v.BytesRead()
-			}
-			b.ReportMetric(float64(read), "read-B/op")
-		})
-	}
+			read = v.BytesRead()
+		}
+		b.ReportMetric(float64(read), "read-B/op")
+	})
 }

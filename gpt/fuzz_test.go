@@ -53,6 +53,21 @@ func fuzzSeeds(t testing.TB) [][]byte {
 	return seeds
 }
 
+// fuzzDisk decodes a fuzz input: the first byte chooses the sector size
+// (odd: 4096, else 512), the rest is the disk, whose size is rounded down
+// to whole sectors. ok is false for an empty input.
+func fuzzDisk(data []byte) (disk []byte, size int64, ss int, ok bool) {
+	if len(data) < 1 {
+		return nil, 0, 0, false
+	}
+	ss = 512
+	if data[0]&1 == 1 {
+		ss = 4096
+	}
+	disk = data[1:]
+	return disk, int64(len(disk)) / int64(ss) * int64(ss), ss, true
+}
+
 // FuzzRead checks that Read never panics or allocates without bound, and
 // that a table read, written back with Writes and read again is the same
 // table, now clean in both copies. The first byte of the input chooses the
@@ -62,15 +77,10 @@ func FuzzRead(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if len(data) < 1 {
+		disk, size, ss, ok := fuzzDisk(data)
+		if !ok {
 			return
 		}
-		ss := 512
-		if data[0]&1 == 1 {
-			ss = 4096
-		}
-		disk := data[1:]
-		size := int64(len(disk)) / int64(ss) * int64(ss)
 		tab, err := Read(bytes.NewReader(disk), size, ss)
 		if err != nil {
 			return

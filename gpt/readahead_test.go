@@ -112,14 +112,8 @@ func FuzzReadAhead(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if len(data) < 1 {
-			return
+		if disk, size, ss, ok := fuzzDisk(data); ok {
+			readBothWays(t, "fuzz input", disk, size, ss)
 		}
-		ss := 512
-		if data[0]&1 == 1 {
-			ss = 4096
-		}
-		disk := data[1:]
-		readBothWays(t, "fuzz input", disk, int64(len(disk))/int64(ss)*int64(ss), ss)
 	})
 }
