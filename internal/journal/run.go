@@ -337,9 +337,9 @@ func (j *Journal) eachPiece(o *op, lo, hi int64, fn func(a, b int64)) {
 // # Protocol
 //
 // Before the first device write of an op, a start record is appended and
-// the journal file synced; one record marks a whole run of Writes
-// between two Barriers or Copies as started. A Barrier syncs the device and then records a
-// checkpoint. A Copy begins with a device sync and a checkpoint, records
+// the journal file synced; one record marks a whole run of Writes between
+// two Barriers or Copies as started. A Barrier syncs the device and then
+// records a checkpoint. A Copy begins with a device sync and a checkpoint, records
 // a checkpoint (after a device sync) at least every
 // [RunOptions.SyncEveryBytes] of its range and ends with one. A roll
 // forward restarts from the last checkpoint, rewriting Writes (their bytes
@@ -551,20 +551,19 @@ func (r *runner) copy(ctx context.Context, i int) (err error) {
 			return fmt.Errorf("journal: stopped in op %d (%s) at chunk %d of %d: %w", i, o.what, k, n, err)
 		}
 		if k > start && (k-start)%per == 0 {
-			if pipelined {
-				// Window k-2per..k-per must be recorded before window
-				// k..k+per may overwrite its source.
-				if err := wait(); err != nil {
-					return &OpError{Op: i, What: o.what, Err: err}
-				}
-				if r.done != cpDone {
-					cpDone = r.done
-					pending = r.checkpointAsync(i, k)
-				}
-			} else if r.done != cpDone {
+			// Window k-2per..k-per must be recorded before window
+			// k..k+per may overwrite its source; a sequential copy also
+			// waits for the checkpoint it starts here.
+			if err := wait(); err != nil {
+				return &OpError{Op: i, What: o.what, Err: err}
+			}
+			if r.done != cpDone {
 				cpDone = r.done
-				if err := r.checkpoint(i, k); err != nil {
-					return &OpError{Op: i, What: o.what, Err: err}
+				pending = r.checkpointAsync(i, k)
+				if !pipelined {
+					if err := wait(); err != nil {
+						return &OpError{Op: i, What: o.what, Err: err}
+					}
 				}
 			}
 		}
