@@ -2,6 +2,7 @@ package journal
 
 import (
 	"bytes"
+	"errors"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -22,8 +23,10 @@ import (
 //	 24  CRC-32C of the header bytes
 //	 28  CRC-32C of the data bytes
 //	header (H bytes of JSON, [fileHeader])
-//	data   (D bytes: for each Write, its new bytes then its old bytes)
-//	records, each recordSize bytes, appended as the run progresses
+//	data   (D bytes, in op order: for each Write its new bytes then its
+//	        old bytes; for each overlapping Copy the sums of its chunks)
+//	records, each slotSize bytes (two identical recordSize-byte copies),
+//	        appended as the run progresses
 const (
 	preambleSize   = 32
 	offMagic       = 0
@@ -32,9 +35,11 @@ const (
 	offDataLen     = 16
 	offHeaderCRC   = 24
 	offDataCRC     = 28
-	formatVersion  = 1
+	formatVersion  = 2
 	journalMagic   = "WRPJRNL\x00"
 	recordSize     = 32
+	slotSize       = 2 * recordSize
+	sumSize        = 16 // bytes of a chunk sum: SHA-256, truncated
 	recordMagic    = 0x52505257 // "WRPR"
 	recOffMagic    = 0
 	recOffSeq      = 4
@@ -122,6 +127,9 @@ type fileOp struct {
 	Src     int64    `json:"src,omitempty"`
 	Dst     int64    `json:"dst,omitempty"`
 	Extents []Extent `json:"extents"` // null: the whole range
+	// Sums is the number of chunk sums an overlapping Copy keeps in the
+	// data section at DataOff (one per chunk); 0 for other copies.
+	Sums int64 `json:"chunk_sums,omitempty"`
 }
 
 const formatName = "winrepart-journal"
@@ -149,6 +157,10 @@ type op struct {
 	dst    int64
 	ext    []Extent // normalised; the whole range when all
 	all    bool     // the Copy had nil Extents
+	// sums holds, for an overlapping Copy, the sum of each chunk's source
+	// as it was before the run (see chunkSum), sumSize bytes a chunk, in
+	// copy order; nil for other ops.
+	sums []byte
 }
 
 // overlapping reports whether a copy's source and destination overlap:
@@ -231,6 +243,10 @@ func (j *Journal) encode() ([]byte, error) {
 			fo.Kind, fo.Src, fo.Dst, fo.Length = "copy", o.src, o.dst, o.length
 			if !o.all {
 				fo.Extents = append(make([]Extent, 0, len(o.ext)), o.ext...)
+			}
+			if o.sums != nil {
+				fo.DataOff, fo.Sums = int64(data.Len()), int64(len(o.sums)/sumSize)
+				data.Write(o.sums)
 			}
 		case kindBarrier:
 			fo.Kind = "barrier"
@@ -365,6 +381,19 @@ func fromHeader(fh *fileHeader, data []byte) (*Journal, error) {
 				return nil, bad(fmt.Sprintf("op %d extents", i), "%v", err)
 			}
 			o.kind, o.src, o.dst, o.length, o.ext, o.all = kindCopy, fo.Src, fo.Dst, fo.Length, ext, fo.Extents == nil
+			// An overlapping copy must carry the sum of every chunk:
+			// recovery proves its progress on the disk with them.
+			want := int64(0)
+			if o.overlapping() {
+				want = j.numChunks(&o)
+			}
+			if fo.Sums != want || (want > 0 && (fo.DataOff != used || want*sumSize > int64(len(data))-used)) {
+				return nil, bad(fmt.Sprintf("op %d chunk_sums", i), "%d sums at %d, want %d following %d in %d data bytes", fo.Sums, fo.DataOff, want, used, len(data))
+			}
+			if want > 0 {
+				o.sums = data[used : used+want*sumSize : used+want*sumSize]
+				used += want * sumSize
+			}
 		case "barrier":
 			o.kind = kindBarrier
 		default:
@@ -382,27 +411,86 @@ func fromHeader(fh *fileHeader, data []byte) (*Journal, error) {
 	return j, nil
 }
 
-// readRecords replays the progress log. A record that is short, fails its
-// CRC or does not carry the next sequence number ends the log: it is the
-// torn remains of an interrupted append. A well-formed record that makes
-// no sense is corruption.
+// readRecords replays the progress log. Each record is stored twice, in
+// one slot: a slot whose two copies both fail their checks ends the log
+// when nothing after it holds a valid record (the torn remains of an
+// interrupted append), and is corruption otherwise: a log is trusted only
+// as far as it is proven, and records after a damaged one would be lost
+// silently. A slot with one good copy is read from it (a flipped bit in
+// the other). Two good copies that differ, a record out of sequence, or a
+// well-formed record that makes no sense are corruption.
 func (j *Journal) readRecords(r io.ReaderAt, size int64) error {
 	j.log = newLog()
 	j.recEnd = j.recBase
-	var b [recordSize]byte
-	for off := j.recBase; size-off >= recordSize; off += recordSize {
-		if _, err := r.ReadAt(b[:], off); err != nil {
+	var b [slotSize]byte
+	for off := j.recBase; off < size; off += slotSize {
+		n := min(int64(slotSize), size-off)
+		if _, err := r.ReadAt(b[:n], off); err != nil {
 			return fmt.Errorf("journal: reading record at %d: %w", off, err)
 		}
-		rec, ok := parseRecord(b[:])
-		if !ok || rec.seq != j.seq {
-			break
+		rec, ok, err := parseSlot(b[:n])
+		if err != nil {
+			return corrupt(off, "record", "%v", err)
+		}
+		if !ok {
+			if later, err := validSlotAfter(r, off+slotSize, size); err != nil {
+				return err
+			} else if later >= 0 {
+				return corrupt(off, "record", "damaged, yet a valid record follows at byte %d", later)
+			}
+			return nil
+		}
+		if rec.seq != j.seq {
+			return corrupt(off, "record", "sequence number %d, want %d", rec.seq, j.seq)
 		}
 		if err := j.log.apply(j, rec); err != nil {
 			return corrupt(off, "record", "%v", err)
 		}
 		j.seq++
-		j.recEnd = off + recordSize
+		j.recEnd = off + slotSize
 	}
 	return nil
+}
+
+// parseSlot decodes a record slot: ok is false when neither copy is a
+// well-formed record (a torn or damaged slot).
+func parseSlot(b []byte) (record, bool, error) {
+	var first, second []byte
+	if len(b) >= recordSize {
+		first = b[:recordSize]
+	}
+	if len(b) >= slotSize {
+		second = b[recordSize:slotSize]
+	}
+	a, okA := parseRecord(first)
+	c, okC := parseRecord(second)
+	switch {
+	case okA && okC && a != c:
+		return record{}, false, errors.New("the two copies of the record differ")
+	case okA:
+		return a, true, nil
+	case okC:
+		return c, true, nil
+	}
+	return record{}, false, nil
+}
+
+// validSlotAfter returns the offset of the first record copy at or after
+// off (on a copy boundary) that passes its checks, or -1. It reads in
+// blocks, so a long damaged file costs few reads.
+func validSlotAfter(r io.ReaderAt, off, size int64) (int64, error) {
+	buf := make([]byte, 64<<10)
+	for size-off >= recordSize {
+		n := min(int64(len(buf)), size-off) / recordSize * recordSize
+		if _, err := r.ReadAt(buf[:n], off); err != nil {
+			return -1, fmt.Errorf("journal: reading record at %d: %w", off, err)
+		}
+		for p := int64(0); p < n; p += recordSize {
+			if _, ok := parseRecord(buf[p : p+recordSize]); ok {
+				return off + p, nil
+			}
+		}
+		off += n
+	}
+	return -1, nil
 }

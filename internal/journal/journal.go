@@ -113,10 +113,27 @@ func Create(path string, dev Device, ops []Op, opts CreateOptions) (*Journal, er
 		}
 		j.ops = append(j.ops, r)
 	}
-	j.fingerprint = fingerprint(j.ops)
 	if err := checkSameDevice(path, dev); err != nil {
 		return nil, err
 	}
+	if err := checkOrder(j.ops); err != nil {
+		return nil, err
+	}
+	for i := range j.ops {
+		o := &j.ops[i]
+		if o.kind != kindCopy || !o.overlapping() {
+			continue
+		}
+		if data += j.numChunks(o) * sumSize; data > MaxDataBytes {
+			return nil, &OpError{Op: i, What: o.what, Err: fmt.Errorf("%w: writes and chunk sums hold more than %d bytes", ErrInvalidOp, MaxDataBytes)}
+		}
+		sums, err := j.computeSums(dev, i)
+		if err != nil {
+			return nil, &OpError{Op: i, What: o.what, Err: fmt.Errorf("reading the source: %w", err)}
+		}
+		o.sums = sums
+	}
+	j.fingerprint = fingerprint(j.ops)
 	b, err := j.encode()
 	if err != nil {
 		return nil, err
@@ -322,14 +339,17 @@ func (j *Journal) chunkRange(o *op, k int64) (lo, hi int64) {
 
 // appendRecords writes records at the end of the log and syncs the file.
 func (j *Journal) appendRecords(f *os.File, recs ...record) error {
-	buf := make([]byte, 0, len(recs)*recordSize)
+	buf := make([]byte, 0, len(recs)*slotSize)
 	l := j.log
 	for i := range recs {
 		recs[i].seq = j.seq + uint32(i)
 		if err := l.apply(j, recs[i]); err != nil {
 			return fmt.Errorf("journal: internal error: %w", err)
 		}
+		// Two copies a record: a flipped bit in one is repaired from the
+		// other instead of ending the log (see readRecords).
 		b := recs[i].marshal()
+		buf = append(buf, b[:]...)
 		buf = append(buf, b[:]...)
 	}
 	if _, err := f.WriteAt(buf, j.recEnd); err != nil {

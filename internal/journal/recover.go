@@ -105,7 +105,17 @@ func Recover(ctx context.Context, dev Device, path string, mode Mode, opts RunOp
 		case st.IrreversibleOp >= 0:
 			mode = RollForward
 		default:
+			// The log says nothing irreversible began; the disk must
+			// agree before a roll back may leave a copy's source as the
+			// old state (see proof.go).
+			ie, err := j.irreversibleOnDisk(dev)
+			if err != nil {
+				return res, err
+			}
 			mode = RollBack
+			if ie != nil {
+				mode = RollForward
+			}
 		}
 	}
 	switch mode {
@@ -113,7 +123,7 @@ func Recover(ctx context.Context, dev Device, path string, mode Mode, opts RunOp
 		if st.RollingBack {
 			return res, fmt.Errorf("%w: a roll back already began; finish it with %v", ErrRolledBack, RollBack)
 		}
-		if err := j.Run(ctx, dev, opts); err != nil {
+		if err := j.run(ctx, dev, opts, true); err != nil {
 			return res, err
 		}
 		res.Action = RolledForward
@@ -133,6 +143,12 @@ func (j *Journal) rollBack(dev Device, opts RunOptions) error {
 	if i := j.log.irrevOp; i >= 0 {
 		return &IrreversibleError{Op: i, What: j.ops[i].what,
 			Reason: "is a copy whose destination overlaps its source; it began, so source data may already be overwritten"}
+	}
+	if ie, err := j.irreversibleOnDisk(dev); err != nil || ie != nil {
+		if err == nil {
+			err = ie
+		}
+		return err
 	}
 	f, err := j.openRW()
 	if err != nil {
@@ -159,4 +175,28 @@ func (j *Journal) rollBack(dev Device, opts RunOptions) error {
 		return err
 	}
 	return j.appendRecords(f, record{kind: recRolledBack})
+}
+
+// irreversibleOnDisk returns an [*IrreversibleError] when the disk shows
+// that an overlapping copy began although the log may not say so: a chunk
+// whose source no longer holds what the journal recorded. A roll back
+// would then leave that data destroyed. Copies that read what an earlier
+// copy wrote are left out: their sources are only meant to hold their
+// data once that copy ran, and it is judged itself.
+func (j *Journal) irreversibleOnDisk(dev Device) (*IrreversibleError, error) {
+	for i := range j.ops {
+		o := &j.ops[i]
+		if o.kind != kindCopy || !o.overlapping() || j.dependsOn(i, 0) {
+			continue
+		}
+		k, err := j.sourcesIntact(dev, i)
+		if err != nil {
+			return nil, err
+		}
+		if k >= 0 {
+			return &IrreversibleError{Op: i, What: o.what,
+				Reason: fmt.Sprintf("is a copy whose destination overlaps its source, and the source of its chunk %d is already overwritten on the disk", k)}, nil
+		}
+	}
+	return nil, nil
 }

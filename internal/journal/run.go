@@ -220,6 +220,10 @@ type runner struct {
 	done       int64
 	tot        int64
 	concurrent bool // dev's Sync may run beside ReadAt and WriteAt
+	// proof holds, in a recovery, what the disk says about each chunk of
+	// the overlapping copies still to run (see proof.go); nil in a first
+	// run, where the journal was just made.
+	proof map[int][]chunkState
 }
 
 func (r *runner) sync() error {
@@ -242,6 +246,11 @@ func (r *runner) progress(i int) {
 func (r *runner) checkpoint(i int, k int64, extra ...record) error {
 	if err := r.sync(); err != nil {
 		return err
+	}
+	if l := &r.j.log; len(extra) == 0 && (i < l.cpOp || (i == l.cpOp && k <= l.cpChunk)) {
+		// A recovery redoing chunks before the recorded checkpoint: the
+		// log already says as much.
+		return nil
 	}
 	r.log.Debug("journal checkpoint", "op", i, "chunk", k)
 	return r.j.appendRecords(r.f, append([]record{{kind: recCheckpoint, op: uint32(i), chunk: uint64(k)}}, extra...)...)
@@ -321,6 +330,15 @@ func (j *Journal) opBytes(o *op, from, to int64) int64 {
 	return 0
 }
 
+// doneBefore returns the bytes all ops before op i write or copy.
+func (r *runner) doneBefore(i int) int64 {
+	var n int64
+	for k := 0; k < i; k++ {
+		n += r.j.opBytes(&r.j.ops[k], 0, -1)
+	}
+	return n
+}
+
 // eachPiece calls fn for every part of [lo, hi) that the copy's extents
 // cover, in increasing order.
 func (j *Journal) eachPiece(o *op, lo, hi int64, fn func(a, b int64)) {
@@ -374,6 +392,13 @@ func (j *Journal) eachPiece(o *op, lo, hi int64, fn func(a, b int64)) {
 // synced, a checkpoint recorded, and Run returns an error wrapping
 // ctx.Err(); a later Run or [Recover] resumes.
 func (j *Journal) Run(ctx context.Context, dev Device, opts RunOptions) error {
+	return j.run(ctx, dev, opts, false)
+}
+
+// run is Run; prove, for a recovery, first asks the disk where every
+// chunk of the overlapping copies still to run is, refusing (before any
+// write) when a chunk is lost, and then skips the chunks already done.
+func (j *Journal) run(ctx context.Context, dev Device, opts RunOptions, prove bool) error {
 	st, err := j.State(dev)
 	if err != nil {
 		return err
@@ -389,7 +414,20 @@ func (j *Journal) Run(ctx context.Context, dev Device, opts RunOptions) error {
 		return err
 	}
 	defer closeRW(f)
-	return j.newRunner(dev, f, opts).forward(ctx)
+	r := j.newRunner(dev, f, opts)
+	if prove {
+		r.proof = map[int][]chunkState{}
+		for i := j.log.cpOp; i < len(j.ops); i++ {
+			if o := &j.ops[i]; o.kind == kindCopy && o.overlapping() && !j.dependsOn(i, j.log.cpOp) {
+				cs, err := j.classify(dev, i)
+				if err != nil {
+					return err
+				}
+				r.proof[i] = cs
+			}
+		}
+	}
+	return r.forward(ctx)
 }
 
 func (r *runner) forward(ctx context.Context) error {
@@ -521,6 +559,25 @@ func (r *runner) copy(ctx context.Context, i int) (err error) {
 	}
 	buf := j.buf[:c]
 	start := j.log.cpChunkFor(i)
+	if r.proof != nil && r.proof[i] == nil && o.overlapping() {
+		// A copy that depends on the ops before it: judged now they ran.
+		cs, err := j.classify(r.dev, i)
+		if err != nil {
+			return err
+		}
+		r.proof[i] = cs
+	}
+	proof := r.proof[i]
+	if proof != nil {
+		// Redo from the first chunk the disk does not hold, wherever the
+		// log says the copy stood.
+		first := int64(0)
+		for first < n && proof[first] == chunkDone {
+			first++
+		}
+		start = min(start, first)
+		r.done = j.opBytes(o, 0, start) + r.doneBefore(i)
+	}
 	// The checkpoint being made in the background, if any: waited for
 	// before any other record, and before returning.
 	var pending <-chan error
@@ -568,6 +625,10 @@ func (r *runner) copy(ctx context.Context, i int) (err error) {
 			}
 		}
 		lo, hi := j.chunkRange(o, k)
+		if proof != nil && proof[k] == chunkDone {
+			j.eachPiece(o, lo, hi, func(a, b int64) { r.done += b - a })
+			continue
+		}
 		var err error
 		j.eachPiece(o, lo, hi, func(a, b int64) {
 			if err != nil {
