@@ -2,11 +2,11 @@ package journal
 
 import (
 	"bytes"
-	"errors"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -39,7 +39,7 @@ const (
 	journalMagic   = "WRPJRNL\x00"
 	recordSize     = 32
 	slotSize       = 2 * recordSize
-	sumSize        = 16 // bytes of a chunk sum: SHA-256, truncated
+	sumSize        = 16         // bytes of a chunk sum: SHA-256, truncated
 	recordMagic    = 0x52505257 // "WRPR"
 	recOffMagic    = 0
 	recOffSeq      = 4
