@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 
 	"github.com/winrepart/winrepart/internal/journal"
@@ -37,7 +38,31 @@ var (
 	ErrVerify = errors.New("winrepart: the result does not match the plan")
 	// ErrJournalPath means no journal path was given.
 	ErrJournalPath = errors.New("winrepart: a journal path is required")
+	// ErrNoSync means the caller demanded a device that can flush its
+	// writes ([ApplyOptions.RequireSync]) and this one cannot: nothing is
+	// written.
+	ErrNoSync = errors.New("winrepart: the device cannot flush its writes")
+	// ErrInterrupted means Apply stopped after writing began (a device
+	// error, a cancelled context): the journal is kept, and Recover with it
+	// brings the disk to the old or the new state. Errors wrapping it are
+	// [*InterruptedError]s naming the journal.
+	ErrInterrupted = errors.New("winrepart: the change was interrupted")
 )
+
+// InterruptedError reports an Apply that stopped after writing began. It
+// unwraps to both [ErrInterrupted] and the cause.
+type InterruptedError struct {
+	JournalPath string // the journal to recover with
+	Err         error  // why it stopped
+}
+
+// Error implements error.
+func (e *InterruptedError) Error() string {
+	return fmt.Sprintf("%v (the journal %s can recover the disk): %v", ErrInterrupted, e.JournalPath, e.Err)
+}
+
+// Unwrap returns ErrInterrupted and the cause.
+func (e *InterruptedError) Unwrap() []error { return []error{ErrInterrupted, e.Err} }
 
 // Progress reports how far Apply or Recover is.
 type Progress struct {
@@ -60,6 +85,11 @@ type ApplyOptions struct {
 	// Inspect tunes the inspections before and after (the sizing policy
 	// should match the one the plan was made with).
 	Inspect recovery.Options
+	// RequireSync refuses (with [ErrNoSync], writing nothing) a device that
+	// cannot flush its writes. Without it such a device is used with a
+	// warning in [ApplyResult.Warnings]: crash safety then rests on the
+	// device writing in the order it was asked to.
+	RequireSync bool
 	// KeepClean leaves the NTFS dirty flag alone when resizing. By default
 	// it is set, as ntfsresize does, so Windows checks both volumes with
 	// chkdsk at the next boot.
@@ -116,6 +146,13 @@ func Apply(ctx context.Context, dev Device, p *planner.Plan, opts ApplyOptions) 
 		return nil, fmt.Errorf("%w: %w", ErrChanged, err)
 	}
 	res := &ApplyResult{Before: before}
+	if _, ok := dev.(Syncer); !ok {
+		if opts.RequireSync {
+			return nil, ErrNoSync
+		}
+		res.Warnings = append(res.Warnings, "the device cannot flush its writes (it has no Sync method): a power cut during the change may lose writes the journal counts as done")
+		log.Warn("device cannot sync; crash safety depends on its own write ordering")
+	}
 	if len(p.Steps) == 0 {
 		res.After = before
 		return res, nil
@@ -146,7 +183,16 @@ func Apply(ctx context.Context, dev Device, p *planner.Plan, opts ApplyOptions) 
 	}
 	log.Info("journal written", "path", opts.JournalPath, "ops", len(ops), "metadataBytes", res.BytesWritten, "copyBytes", res.BytesCopied)
 	if err := j.Run(ctx, dev, journal.RunOptions{Progress: progressFunc(opts.Progress), Logger: opts.Logger}); err != nil {
-		return res, fmt.Errorf("winrepart: applying (recover with the journal %s): %w", opts.JournalPath, err)
+		if !j.Wrote() && errors.Is(err, journal.ErrJournalMismatch) {
+			// The disk changed between the journal's snapshot of it and
+			// the run, which wrote nothing: the journal describes nothing
+			// to recover, so it goes.
+			if rerr := os.Remove(opts.JournalPath); rerr != nil {
+				log.Warn("removing the unused journal", "err", rerr)
+			}
+			return nil, fmt.Errorf("%w (nothing was written): %w", ErrChanged, err)
+		}
+		return res, &InterruptedError{JournalPath: opts.JournalPath, Err: err}
 	}
 	if s, ok := dev.(Syncer); ok {
 		if err := s.Sync(); err != nil {

@@ -29,6 +29,11 @@ var (
 	// ErrNotDevice reports a path that is neither a regular file nor a
 	// block device.
 	ErrNotDevice = errors.New("winrepart: not a regular file or block device")
+	// ErrBusy reports a writable open of a disk another process holds: an
+	// image file another writer has locked (another apply or recover, a
+	// running virtual machine), or a block device, or a loop device of an
+	// image, that another process has claimed exclusively.
+	ErrBusy = errors.New("winrepart: device is in use by another process")
 )
 
 // DeviceError describes a failed device operation. It unwraps to Err,
@@ -203,6 +208,16 @@ type Image struct{ fileDevice }
 
 // OpenImage opens a disk image file. Its size is the file size; its sector
 // size is opts.SectorSize or else detected with [DetectSectorSize].
+//
+// A writable open is exclusive. On Linux it takes an open file
+// description lock (F_OFD_SETLK) on the whole file, held until Close, and
+// fails with an error wrapping [ErrBusy] when another process holds one
+// (another writable open, a QEMU virtual machine running from the image).
+// It also refuses the image while a loop device backed by it has a
+// mounted partition (a [*MountedError]) or is claimed exclusively by
+// another process ([ErrBusy]), and claims such loop devices itself until
+// Close, so that none is mounted while the image changes. Elsewhere images
+// are not locked.
 func OpenImage(path string, opts OpenOptions) (*Image, error) {
 	flag := os.O_RDONLY
 	if opts.Writable {
@@ -222,6 +237,15 @@ func OpenImage(path string, opts OpenOptions) (*Image, error) {
 		return nil, &DeviceError{Op: "open", Path: path, Offset: -1, Err: ErrNotDevice}
 	}
 	img := &Image{fileDevice{f: f, path: path, size: fi.Size(), writable: opts.Writable}}
+	if opts.Writable {
+		// Locked from here to Close: from the checks before a change to
+		// its end, no other writer may touch the image.
+		if err := img.claimImage(fi); err != nil {
+			img.release()
+			f.Close()
+			return nil, &DeviceError{Op: "open", Path: path, Offset: -1, Err: err}
+		}
+	}
 	img.sector = opts.SectorSize
 	if img.sector == 0 {
 		img.sector = DetectSectorSize(f, img.size)

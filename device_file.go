@@ -16,6 +16,8 @@ type fileDevice struct {
 	sector   int
 	physical int
 	writable bool
+	locked   bool       // f holds a whole-file lock, released at Close
+	claims   []*os.File // loop devices of the image, claimed until Close
 }
 
 // Size returns the size in bytes, as it was when opened.
@@ -84,6 +86,7 @@ func (m *fileDevice) Close() error {
 	if m.f == nil {
 		return &DeviceError{Op: "close", Path: m.path, Offset: -1, Err: ErrClosed}
 	}
+	m.release()
 	err := m.f.Close()
 	m.f = nil
 	if err != nil {

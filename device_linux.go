@@ -38,6 +38,9 @@ func OpenBlockDevice(path string, opts OpenOptions) (*BlockDevice, error) {
 		flag = unix.O_RDWR | unix.O_EXCL | unix.O_CLOEXEC
 	}
 	fd, err := openRetryBusy(path, flag)
+	if err == unix.EBUSY && flag&unix.O_EXCL != 0 {
+		return nil, &DeviceError{Op: "open", Path: path, Offset: -1, Err: fmt.Errorf("%w: %w", ErrBusy, os.NewSyscallError("open", err))}
+	}
 	if err != nil {
 		return nil, &DeviceError{Op: "open", Path: path, Offset: -1, Err: os.NewSyscallError("open", err)}
 	}
@@ -239,4 +242,82 @@ func readSmall(name string, limit int64) (string, error) {
 		return "", errors.New("file too long")
 	}
 	return string(b), nil
+}
+
+// claimImage locks the image file for writing and claims every loop
+// device it backs (see [OpenImage]).
+func (m *fileDevice) claimImage(fi os.FileInfo) error {
+	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: io.SeekStart}
+	if err := unix.FcntlFlock(m.f.Fd(), unix.F_OFD_SETLK, &lk); err != nil {
+		if err == unix.EAGAIN || err == unix.EACCES {
+			return fmt.Errorf("%w: another process has the image locked", ErrBusy)
+		}
+		return os.NewSyscallError("fcntl F_OFD_SETLK", err)
+	}
+	m.locked = true
+	loops, err := loopsBacking(fi)
+	if err != nil {
+		return err
+	}
+	for _, dev := range loops {
+		if err := checkNotMounted(dev); err != nil {
+			return err
+		}
+		fd, err := openRetryBusy(dev, unix.O_RDONLY|unix.O_EXCL|unix.O_CLOEXEC)
+		if err == unix.EBUSY {
+			return fmt.Errorf("%w: the loop device %s of the image is mounted or held by another process", ErrBusy, dev)
+		}
+		if err != nil {
+			return &DeviceError{Op: "open", Path: dev, Offset: -1, Err: os.NewSyscallError("open", err)}
+		}
+		m.claims = append(m.claims, os.NewFile(uintptr(fd), dev))
+	}
+	return nil
+}
+
+// release undoes claimImage: it closes the claimed loop devices and
+// unlocks the image explicitly (a child forked by another goroutine may
+// share the open file description until it execs, and the lock lives as
+// long as any descriptor of it does).
+func (m *fileDevice) release() {
+	for _, c := range m.claims {
+		c.Close()
+	}
+	m.claims = nil
+	if m.locked {
+		lk := unix.Flock_t{Type: unix.F_UNLCK, Whence: io.SeekStart}
+		unix.FcntlFlock(m.f.Fd(), unix.F_OFD_SETLK, &lk)
+		m.locked = false
+	}
+}
+
+// sysBlock lists the kernel's block devices.
+const sysBlock = "/sys/block"
+
+// loopsBacking returns /dev/loopN for every loop device whose backing file
+// is the file fi describes.
+func loopsBacking(fi os.FileInfo) ([]string, error) {
+	ents, err := os.ReadDir(sysBlock)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var out []string
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), "loop") {
+			continue
+		}
+		b, err := readSmall(filepath.Join(sysBlock, e.Name(), "loop", "backing_file"), 4096)
+		if err != nil {
+			continue // not attached
+		}
+		bf, err := os.Stat(strings.TrimSuffix(strings.TrimSpace(b), " (deleted)"))
+		if err != nil || !os.SameFile(bf, fi) {
+			continue
+		}
+		out = append(out, "/dev/"+e.Name())
+	}
+	return out, nil
 }

@@ -167,3 +167,57 @@ func TestFindMounted(t *testing.T) {
 		t.Errorf("findMounted(not mounted) = %v", err)
 	}
 }
+
+// TestImageRefusedWhileLoopMounted: an image whose loop device has a
+// mounted filesystem is refused for writing, and nothing is written; once
+// unmounted, the writable open claims the loop device, so it cannot be
+// mounted while the image changes.
+func TestImageRefusedWhileLoopMounted(t *testing.T) {
+	testutil.NeedTool(t, "mount", "umount", "mkfs.ext2", "losetup")
+	img := makeImage(t, 64<<20, nil)
+	dev := attachLoop(t, img, 0)
+	if out, err := testutil.RunErr("mkfs.ext2", "-q", dev); err != nil {
+		t.Fatalf("mkfs.ext2: %v %s", err, out)
+	}
+	mnt := filepath.Join(t.TempDir(), "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := testutil.RunErr("mount", "-t", "ext2", dev, mnt); err != nil {
+		if testutil.ToolsRequired() {
+			t.Fatalf("cannot mount a loop device: %v %s", err, out)
+		}
+		t.Skipf("cannot mount a loop device here: %v %s", err, out)
+	}
+	mounted := true
+	t.Cleanup(func() {
+		if mounted {
+			testutil.RunErr("umount", mnt)
+		}
+	})
+	before := testutil.RangeDigest(t, img, 0, 64<<20)
+	d, err := OpenImage(img, OpenOptions{Writable: true})
+	var me *MountedError
+	if err == nil || !errors.As(err, &me) || me.MountPoint != mnt {
+		if d != nil {
+			d.Close()
+		}
+		t.Fatalf("writable open of an image mounted through %s: %v, want a MountedError naming %s", dev, err, mnt)
+	}
+	if testutil.RangeDigest(t, img, 0, 64<<20) != before {
+		t.Error("the refused open changed the image")
+	}
+	if out, err := testutil.RunErr("umount", mnt); err != nil {
+		t.Fatalf("umount: %v %s", err, out)
+	}
+	mounted = false
+	d, err = OpenImage(img, OpenOptions{Writable: true})
+	if err != nil {
+		t.Fatalf("writable open after umount: %v", err)
+	}
+	defer d.Close()
+	if out, err := testutil.RunErr("mount", "-t", "ext2", dev, mnt); err == nil {
+		testutil.RunErr("umount", mnt)
+		t.Fatalf("mounted the loop device while the image was open for writing: %s", out)
+	}
+}

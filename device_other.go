@@ -2,6 +2,8 @@
 
 package winrepart
 
+import "os"
+
 // BlockDevice is a block device. Outside Linux it cannot be opened:
 // [OpenBlockDevice] returns [ErrUnsupported].
 type BlockDevice struct{ Image }
@@ -11,3 +13,9 @@ type BlockDevice struct{ Image }
 func OpenBlockDevice(path string, opts OpenOptions) (*BlockDevice, error) {
 	return nil, &DeviceError{Op: "open", Path: path, Offset: -1, Err: ErrUnsupported}
 }
+
+// claimImage does nothing outside Linux: images are not locked there.
+func (m *fileDevice) claimImage(fi os.FileInfo) error { return nil }
+
+// release does nothing outside Linux.
+func (m *fileDevice) release() {}

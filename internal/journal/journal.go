@@ -27,6 +27,7 @@ type Journal struct {
 	recEnd      int64 // file offset of the next record
 	seq         uint32
 	buf         []byte // the copy buffer, reused
+	wrote       bool   // a device write was attempted through this value
 }
 
 // CreateOptions are the optional parts of a new journal.
@@ -204,6 +205,11 @@ func Open(path string) (*Journal, error) {
 	j.path = path
 	return j, nil
 }
+
+// Wrote reports whether a Run or Recover through this Journal value
+// attempted any device write. When a first Run fails and Wrote is false,
+// the device is as it was and the journal file may be removed.
+func (j *Journal) Wrote() bool { return j.wrote }
 
 // Path returns the journal file's path.
 func (j *Journal) Path() string { return j.path }

@@ -167,6 +167,7 @@ func (j *Journal) rollBack(dev Device, opts RunOptions) error {
 		if o.kind != kindWrite {
 			continue
 		}
+		j.wrote = true
 		if _, err := dev.WriteAt(o.oldB, o.off); err != nil {
 			return &OpError{Op: i, What: o.what, Err: fmt.Errorf("restoring old bytes: %w", err)}
 		}

@@ -457,6 +457,7 @@ func (r *runner) forward(ctx context.Context) error {
 					return err
 				}
 			}
+			j.wrote = true
 			if _, err := r.dev.WriteAt(o.newB, o.off); err != nil {
 				return &OpError{Op: i, What: o.what, Err: err}
 			}
@@ -639,6 +640,7 @@ func (r *runner) copy(ctx context.Context, i int) (err error) {
 				err = fmt.Errorf("reading %d bytes at %d: %w", len(p), o.src+a, err)
 				return
 			}
+			j.wrote = true
 			if _, err = r.dev.WriteAt(p, o.dst+a); err != nil {
 				err = fmt.Errorf("writing %d bytes at %d: %w", len(p), o.dst+a, err)
 				return
