@@ -211,8 +211,10 @@ func (t *Table) Verify() []Problem {
 					"rewrite the protective MBR (sgdisk can do it) so the 0xEE entry starts at LBA 1",
 					"GPT protective entry starts at LBA %d, not 1", e.StartLBA)
 			}
+			// 0xFFFFFFFF covers any disk: Windows writes it whatever the
+			// disk size, and gdisk and firmware accept it.
 			want := min(disk-1, 0xFFFFFFFF)
-			if uint64(e.Sectors) != want {
+			if uint64(e.Sectors) != want && e.Sectors != 0xFFFFFFFF {
 				v.add(ProblemProtectiveSize, SeverityWarning, i+1,
 					"rewrite the protective MBR (for example with sgdisk after moving the backup GPT with sgdisk -e) so it covers the disk, 0xFFFFFFFF sectors when the disk is larger",
 					"GPT protective entry covers %d sectors; a disk of %d sectors needs %d", e.Sectors, disk, want)
