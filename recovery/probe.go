@@ -46,7 +46,7 @@ func (e *UnsupportedDiskError) Error() string {
 			e.What, e.Evidence)
 	}
 	article := "a"
-	if strings.IndexByte("AEIOU", e.What[0]) >= 0 || strings.HasPrefix(e.What, "SGI") {
+	if e.What != "" && strings.IndexByte("AEIOU", e.What[0]) >= 0 || strings.HasPrefix(e.What, "SGI") {
 		article = "an"
 	}
 	return fmt.Sprintf("recovery: the disk has %s %s (%s), a partition scheme this tool does not handle; Windows uses only GPT and MBR disks",

@@ -49,6 +49,15 @@ func (e *TableError) Unwrap() error { return e.Err }
 // (protective or hybrid MBR) means GPT; any other MBR means MBR, and a GPT
 // header found behind it is reported as a problem; no MBR signature at all
 // falls back to looking for a GPT, reported as a missing protective MBR.
+// A disk of a single sector is read like any other (its partitions are then
+// reported beyond the disk).
+//
+// Before all that, a filesystem boot sector at LBA 0 (a bare FAT, exFAT,
+// NTFS or BitLocker volume written over the whole disk) fails with an
+// *UnsupportedDiskError wrapping ErrBareFilesystem; and a disk with neither
+// MBR nor GPT but the signature of another scheme (Sun, SGI, Apple, BSD,
+// Atari, Amiga) fails with one wrapping ErrForeignScheme. Both also match
+// ErrNoPartitionTable.
 func ReadTable(r io.ReaderAt, size int64, sectorSize int) (*Layout, error) {
 	// One sector is enough for an MBR (a 512-byte image of LBA 0 is a
 	// common way to save or share one); a GPT needs more and is then
