@@ -340,3 +340,38 @@ func TestProtectiveSizeAllOnesInspect(t *testing.T) {
 		}
 	}
 }
+
+// TestWinREVerdictText checks what the inspect text and JSON say when
+// there is a Windows but no WinRE figures to judge: no zeros dressed up
+// as a verdict.
+func TestWinREVerdictText(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		l       recovery.Layout
+		text    string
+		verdict string
+	}{
+		{"no-windows", recovery.Layout{WinRE: &recovery.WinRE{}}, "no Windows installation found", "no-windows"},
+		{"no-winre", recovery.Layout{OS: 3, WinRE: &recovery.WinRE{}}, "KB5034441:    no verdict: no WinRE image (winre.wim) was found", "no-winre"},
+		{"unmeasured", recovery.Layout{OS: 3, WinRE: &recovery.WinRE{Partition: 4, HostPartition: 4, Host: recovery.RoleWinRE, Enabled: true}},
+			"KB5034441:    no verdict: the volume holding WinRE (partition 4) could not be measured", "unmeasured"},
+		{"short", recovery.Layout{OS: 3, WinRE: &recovery.WinRE{Partition: 4, HostPartition: 4, FreeBytes: 1 << 20, RequiredFreeBytes: 250 << 20}},
+			"free 1.0 MiB, required 250.0 MiB: does NOT meet the requirement", "short"},
+		{"meets", recovery.Layout{OS: 3, WinRE: &recovery.WinRE{Partition: 4, HostPartition: 4, Enabled: true, FreeBytes: 300 << 20, RequiredFreeBytes: 250 << 20, MeetsKB5034441: true}},
+			"MEETS the requirement", "meets"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.l.Scheme, tc.l.SectorSize = recovery.SchemeGPT, 512
+			if text := tc.l.String(); !strings.Contains(text, tc.text) || strings.Contains(text, "free 0 B, required 0 B") {
+				t.Errorf("text lacks %q:\n%s", tc.text, text)
+			}
+			raw, err := json.Marshal(&tc.l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := `"verdict":"` + tc.verdict + `"`; !strings.Contains(string(raw), want) {
+				t.Errorf("JSON lacks %s: %s", want, raw)
+			}
+		})
+	}
+}
