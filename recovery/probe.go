@@ -26,8 +26,9 @@ var (
 
 // UnsupportedDiskError says what a disk holds when it is not a GPT or MBR
 // disk but something recognised by its structure: a bare filesystem or a
-// partition table of another scheme. It unwraps to Err (ErrBareFilesystem
-// or ErrForeignScheme) and to ErrNoPartitionTable.
+// partition table of another scheme. ReadTable returns it inside a
+// *TableError. It unwraps to Err (ErrBareFilesystem or ErrForeignScheme)
+// and to ErrNoPartitionTable.
 type UnsupportedDiskError struct {
 	// What names what was found: "FAT32 filesystem", "NTFS filesystem",
 	// "Sun disklabel", "Apple partition map".

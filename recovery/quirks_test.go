@@ -135,7 +135,8 @@ func TestBareFilesystem(t *testing.T) {
 			for _, opts := range []recovery.Options{{TableOnly: true}, {}} {
 				l, err := inspectFile(t, path, opts)
 				var ue *recovery.UnsupportedDiskError
-				if !errors.As(err, &ue) || !errors.Is(err, recovery.ErrBareFilesystem) || !errors.Is(err, recovery.ErrNoPartitionTable) {
+				var te *recovery.TableError
+				if !errors.As(err, &ue) || !errors.As(err, &te) || !errors.Is(err, recovery.ErrBareFilesystem) || !errors.Is(err, recovery.ErrNoPartitionTable) {
 					t.Fatalf("Inspect(%+v) = %v, %v; want an UnsupportedDiskError for a bare filesystem", opts, l, err)
 				}
 				if ue.What != tc.what || !strings.Contains(err.Error(), "a bare "+tc.what+", not a partitioned disk") {

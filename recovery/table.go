@@ -56,8 +56,9 @@ func (e *TableError) Unwrap() error { return e.Err }
 // NTFS or BitLocker volume written over the whole disk) fails with an
 // *UnsupportedDiskError wrapping ErrBareFilesystem; and a disk with neither
 // MBR nor GPT but the signature of another scheme (Sun, SGI, Apple, BSD,
-// Atari, Amiga) fails with one wrapping ErrForeignScheme. Both also match
-// ErrNoPartitionTable.
+// Atari, Amiga) fails with one wrapping ErrForeignScheme. Both come inside
+// a *TableError (Scheme SchemeNone) that prints their message, and both
+// also match ErrNoPartitionTable.
 func ReadTable(r io.ReaderAt, size int64, sectorSize int) (*Layout, error) {
 	// One sector is enough for an MBR (a 512-byte image of LBA 0 is a
 	// common way to save or share one); a GPT needs more and is then
@@ -74,7 +75,7 @@ func ReadTable(r io.ReaderAt, size int64, sectorSize int) (*Layout, error) {
 	// otherwise be read as MBR entries (mformat even writes one covering
 	// the volume), so this comes first, as in libblkid.
 	if e := bareFilesystem(lba0[:]); e != nil {
-		return nil, e
+		return nil, &TableError{Scheme: SchemeNone, Err: e}
 	}
 	var rec mbr.Record
 	recErr := rec.UnmarshalBinary(lba0[:])
@@ -123,7 +124,7 @@ func ReadTable(r io.ReaderAt, size int64, sectorSize int) (*Layout, error) {
 		return l, nil
 	}
 	if e := foreignScheme(r, size, lba0[:]); e != nil {
-		return nil, e
+		return nil, &TableError{Scheme: SchemeNone, Err: e}
 	}
 	blank := ""
 	if lba0 == [mbr.Size]byte{} {
