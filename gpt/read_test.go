@@ -2,6 +2,7 @@ package gpt
 
 import (
 	"bytes"
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -283,5 +284,34 @@ func TestSgdiskPrint(t *testing.T) {
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("sgdisk -p (-ours +sgdisk):\n%s", d)
+	}
+}
+
+// TestProtectiveSizeAllOnes checks the protective MBR Windows writes: an
+// 0xEE entry of 0xFFFFFFFF sectors whatever the disk size. UEFI allows it
+// (it covers the whole disk) and sgdisk -v finds no problem with it, so
+// Verify must not either; any other wrong size is still reported.
+func TestProtectiveSizeAllOnes(t *testing.T) {
+	path := sgdiskImage(t, 64<<20, windowsLayout...)
+	const sizeField = 446 + 12 // first entry's sector count
+	patch := func(v uint32) {
+		t.Helper()
+		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.WriteAt(binary.LittleEndian.AppendUint32(nil, v), sizeField); err != nil {
+			t.Fatal(err)
+		}
+	}
+	patch(0xFFFFFFFF)
+	sgdiskVerify(t, path)
+	if ps := readImage(t, path, 512).Verify(); ps != nil {
+		t.Errorf("0xFFFFFFFF protective size on a 64 MiB disk: %v", ps)
+	}
+	patch(0xFFFFFFFE)
+	if ps := readImage(t, path, 512).Verify(); len(ps) != 1 || ps[0].Code != ProblemMBRProtectiveRange {
+		t.Errorf("0xFFFFFFFE protective size: %v, want %s", ps, ProblemMBRProtectiveRange)
 	}
 }

@@ -219,7 +219,10 @@ func (t *Table) Verify() []Problem {
 			continue
 		}
 		ee++
-		if m.Kind() == mbr.KindProtective && (e.StartLBA != want.StartLBA || e.Sectors != want.Sectors) {
+		// UEFI asks for the disk size minus one, or 0xFFFFFFFF when that
+		// does not fit; Windows writes 0xFFFFFFFF whatever the disk size,
+		// and gdisk and firmware accept it: it still covers the whole disk.
+		if m.Kind() == mbr.KindProtective && (e.StartLBA != want.StartLBA || e.Sectors != want.Sectors && e.Sectors != 0xFFFFFFFF) {
 			add(ProblemMBRProtectiveRange, SeverityWarning, remedyMBR,
 				"protective MBR entry %d covers LBA %d+%d, want 1+%d", i+1, e.StartLBA, e.Sectors, want.Sectors)
 		}

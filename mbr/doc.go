@@ -48,8 +48,12 @@
 // [Table.Verify] turns that and every other finding (overlaps, partitions
 // beyond the disk, several active or extended partitions, invalid status
 // bytes, a protective MBR of the wrong size, a disk MBR cannot address,
-// CHS fields that disagree with the LBAs) into a list of [Problem] values,
-// each with a stable [ProblemCode], a [Severity] and a remedy.
+// CHS fields that follow none of the conventions tools and Windows use)
+// into a list of [Problem] values, each with a stable [ProblemCode], a
+// [Severity] and a remedy. Windows' own CHS habits (end addresses clamped
+// to a whole cylinder, logical partitions addressed relative to their EBR,
+// 1023/254/63 past cylinder 1023) and a protective entry of 0xFFFFFFFF
+// sectors on any disk are not problems.
 //
 // # Editing and writing
 //

@@ -211,8 +211,10 @@ func (t *Table) Verify() []Problem {
 					"rewrite the protective MBR (sgdisk can do it) so the 0xEE entry starts at LBA 1",
 					"GPT protective entry starts at LBA %d, not 1", e.StartLBA)
 			}
+			// 0xFFFFFFFF covers any disk: Windows writes it whatever the
+			// disk size, and gdisk and firmware accept it.
 			want := min(disk-1, 0xFFFFFFFF)
-			if uint64(e.Sectors) != want {
+			if uint64(e.Sectors) != want && e.Sectors != 0xFFFFFFFF {
 				v.add(ProblemProtectiveSize, SeverityWarning, i+1,
 					"rewrite the protective MBR (for example with sgdisk after moving the backup GPT with sgdisk -e) so it covers the disk, 0xFFFFFFFF sectors when the disk is larger",
 					"GPT protective entry covers %d sectors; a disk of %d sectors needs %d", e.Sectors, disk, want)
@@ -319,26 +321,40 @@ func (v *verifier) overlaps(t *Table) {
 	}
 }
 
-// chs reports entries whose CHS fields match neither the 255/63 geometry
-// nor the geometry the table itself suggests (largest head and sector
-// seen). Addresses past cylinder 1023 match any saturated form.
+// chs reports entries whose CHS fields follow none of the conventions in
+// use. A CHS address is accepted when it is:
+//
+//   - the address of its LBA in the 255/63 geometry, or in the geometry the
+//     table itself suggests (largest head and sector seen);
+//   - saturated, for an LBA past cylinder 1023 (any address on cylinder
+//     1023: Windows writes 1023/254/63);
+//   - clamped as Windows clamps it: an LBA past the disk's last whole
+//     cylinder gets the last sector of that cylinder, and an end address
+//     may be rounded down to the end of the last whole cylinder inside the
+//     partition;
+//   - for a logical partition, any of the above computed from its LBAs
+//     relative to its EBR, as Windows writes them.
+//
+// Firmware and every current operating system use the LBA fields, so what
+// is left is reported at info level.
 func (v *verifier) chs(t *Table) {
 	type ent struct {
-		n     int
-		e     Entry
-		start uint64
+		n        int
+		e        Entry
+		start    uint64
+		relative bool // a logical partition: e.StartLBA is relative to its EBR
 	}
 	var es []ent
 	for i, e := range t.Record.Entries {
 		// Tools write 0xEE entries' CHS in several ways (UEFI allows
 		// FF FF FF at any size); firmware ignores them.
 		if used(e) && e.Type != TypeGPTProtective {
-			es = append(es, ent{i + 1, e, uint64(e.StartLBA)})
+			es = append(es, ent{i + 1, e, uint64(e.StartLBA), false})
 		}
 	}
 	for _, l := range t.Logical {
 		if used(l.Entry) {
-			es = append(es, ent{l.Number, l.Entry, l.EBRLBA + uint64(l.Entry.StartLBA)})
+			es = append(es, ent{l.Number, l.Entry, l.EBRLBA + uint64(l.Entry.StartLBA), true})
 		}
 	}
 	var maxHead, maxSec uint64
@@ -352,23 +368,37 @@ func (v *verifier) chs(t *Table) {
 	if maxSec > 0 && (maxHead+1 != chsHeads || maxSec != chsSectors) {
 		geoms = append(geoms, [2]uint64{maxHead + 1, maxSec})
 	}
-	match := func(c CHS, lba uint64) bool {
+	disk := t.diskSectors()
+	match := func(c CHS, lba uint64, end bool) bool {
 		for _, g := range geoms {
-			if c == chsFor(lba, g[0], g[1]) {
+			heads, sectors := g[0], g[1]
+			perCyl := heads * sectors
+			cylEnd := func(cyl uint64) CHS { return encodeCHS(min(cyl, chsMaxCyl), heads-1, sectors) }
+			switch {
+			case c == chsFor(lba, heads, sectors):
 				return true
-			}
-			if lba/(g[0]*g[1]) >= chsMaxCyl && c.Cylinder() == chsMaxCyl {
+			case lba/perCyl >= chsMaxCyl && c.Cylinder() == chsMaxCyl:
+				return true
+			case disk >= perCyl && lba >= disk/perCyl*perCyl && c == cylEnd(disk/perCyl-1):
+				return true
+			case end && lba+1 >= perCyl && c == cylEnd((lba+1)/perCyl-1):
 				return true
 			}
 		}
 		return false
 	}
+	matches := func(e Entry, start uint64) bool {
+		last := start + uint64(e.Sectors) - 1
+		return match(e.FirstCHS, start, false) && match(e.LastCHS, last, true)
+	}
 	for _, x := range es {
-		last := x.start + uint64(x.e.Sectors) - 1
-		if !match(x.e.FirstCHS, x.start) || !match(x.e.LastCHS, last) {
-			v.add(ProblemCHSMismatch, SeverityInfo, x.n,
-				"none needed: Windows and Linux use the LBA fields; a partitioning tool rewrites CHS when it saves the entry",
-				"CHS %v-%v does not match LBA %d-%d", x.e.FirstCHS, x.e.LastCHS, x.start, last)
+		if matches(x.e, x.start) || x.relative && matches(x.e, uint64(x.e.StartLBA)) {
+			continue
 		}
+		last := x.start + uint64(x.e.Sectors) - 1
+		v.add(ProblemCHSMismatch, SeverityInfo, x.n,
+			"none needed: Windows and Linux use the LBA fields; a partitioning tool rewrites CHS when it saves the entry",
+			"CHS %v-%v does not match LBA %d-%d in any convention in use (255/63 or the table's own geometry, saturated at cylinder 1023, clamped to whole cylinders, relative to the EBR)",
+			x.e.FirstCHS, x.e.LastCHS, x.start, last)
 	}
 }

@@ -98,6 +98,11 @@ type winreJSON struct {
 	FreeBytes         int64  `json:"freeBytes"`
 	RequiredFreeBytes int64  `json:"requiredFreeBytes"`
 	MeetsKB5034441    bool   `json:"meetsKB5034441"`
+	// Verdict is "meets" or "short" when WinRE was measured, otherwise
+	// why there is no verdict: "no-windows" (no Windows installation and
+	// no WinRE on the disk), "no-winre" (no winre.wim found) or
+	// "unmeasured" (its volume could not be read).
+	Verdict string `json:"verdict"`
 }
 
 type problemJSON struct {
@@ -144,10 +149,27 @@ func (l *Layout) MarshalJSON() ([]byte, error) {
 			Partition: w.Partition, Host: w.Host, HostPartition: w.HostPartition, Enabled: w.Enabled, ReAgentPath: w.ReAgentPath,
 			WIMPath: w.WIMPath, WIMBytes: w.WIMBytes, FreeBytes: w.FreeBytes,
 			RequiredFreeBytes: w.RequiredFreeBytes, MeetsKB5034441: w.MeetsKB5034441,
+			Verdict: l.verdict(),
 		}
 	}
 	for _, p := range l.Problems {
 		v.Problems = append(v.Problems, problemJSON{Code: p.Code, Severity: p.Severity, Message: p.Message, Remedy: p.Remedy})
 	}
 	return json.Marshal(v)
+}
+
+// verdict is the JSON form of the WinRE verdict (see winreJSON.Verdict).
+func (l *Layout) verdict() string {
+	w := l.WinRE
+	switch {
+	case l.noWindows():
+		return "no-windows"
+	case w.HostPartition == 0:
+		return "no-winre"
+	case w.unmeasured() != "":
+		return "unmeasured"
+	case w.MeetsKB5034441:
+		return "meets"
+	}
+	return "short"
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/winrepart/winrepart/gpt"
 	"github.com/winrepart/winrepart/mbr"
@@ -25,8 +26,16 @@ type TableError struct {
 	Err    error
 }
 
+// Error names the scheme being read ("reading the GPT partition table:
+// ..."), or says that none was found.
 func (e *TableError) Error() string {
-	return fmt.Sprintf("recovery: reading the %s partition table: %v", e.Scheme, e.Err)
+	if e.Scheme == SchemeGPT || e.Scheme == SchemeMBR {
+		return fmt.Sprintf("recovery: reading the %s partition table: %v", strings.ToUpper(string(e.Scheme)), e.Err)
+	}
+	if errors.Is(e.Err, ErrNoPartitionTable) {
+		return e.Err.Error()
+	}
+	return "recovery: " + e.Err.Error()
 }
 
 func (e *TableError) Unwrap() error { return e.Err }
@@ -40,21 +49,33 @@ func (e *TableError) Unwrap() error { return e.Err }
 // (protective or hybrid MBR) means GPT; any other MBR means MBR, and a GPT
 // header found behind it is reported as a problem; no MBR signature at all
 // falls back to looking for a GPT, reported as a missing protective MBR.
+// A disk of a single sector is read like any other (its partitions are then
+// reported beyond the disk).
+//
+// Before all that, a filesystem boot sector at LBA 0 (a bare FAT, exFAT,
+// NTFS or BitLocker volume written over the whole disk) fails with an
+// *UnsupportedDiskError wrapping ErrBareFilesystem; and a disk with neither
+// MBR nor GPT but the signature of another scheme (Sun, SGI, Apple, BSD,
+// Atari, Amiga) fails with one wrapping ErrForeignScheme. Both come inside
+// a *TableError (Scheme SchemeNone) that prints their message, and both
+// also match ErrNoPartitionTable.
 func ReadTable(r io.ReaderAt, size int64, sectorSize int) (*Layout, error) {
-	if sectorSize != 512 && sectorSize != 4096 || size < int64(sectorSize)*2 {
-		return nil, fmt.Errorf("%w: %d bytes with %d-byte sectors", ErrBadGeometry, size, sectorSize)
+	// One sector is enough for an MBR (a 512-byte image of LBA 0 is a
+	// common way to save or share one); a GPT needs more and is then
+	// simply not found.
+	if sectorSize != 512 && sectorSize != 4096 || size < int64(sectorSize) {
+		return nil, fmt.Errorf("%w: %d bytes with %d-byte sectors: smaller than one sector", ErrBadGeometry, size, sectorSize)
 	}
 	var lba0 [mbr.Size]byte
 	if _, err := r.ReadAt(lba0[:], 0); err != nil {
-		return nil, &TableError{Scheme: SchemeNone, Err: err}
+		return nil, &TableError{Scheme: SchemeNone, Err: fmt.Errorf("reading LBA 0: %w", err)}
 	}
-	// A volume boot record at LBA 0 means a bare filesystem ("superfloppy")
-	// with no partition table; its boot code would otherwise be read as
-	// MBR entries. An MBR never has these OEM ids at offset 3.
-	for _, oem := range []string{"NTFS    ", "-FVE-FS-", "MSWIN4.1", "MSDOS5.0", "EXFAT   ", "mkfs.fat"} {
-		if string(lba0[3:11]) == oem {
-			return nil, &TableError{Scheme: SchemeNone, Err: fmt.Errorf("%w: LBA 0 holds a volume boot record (OEM id %q): a bare filesystem, not a partitioned disk", ErrNoPartitionTable, oem)}
-		}
+	// A filesystem boot sector at LBA 0 means a bare filesystem (a
+	// "superfloppy") with no partition table. Its BPB and boot code would
+	// otherwise be read as MBR entries (mformat even writes one covering
+	// the volume), so this comes first, as in libblkid.
+	if e := bareFilesystem(lba0[:]); e != nil {
+		return nil, &TableError{Scheme: SchemeNone, Err: e}
 	}
 	var rec mbr.Record
 	recErr := rec.UnmarshalBinary(lba0[:])
@@ -102,7 +123,14 @@ func ReadTable(r io.ReaderAt, size int64, sectorSize int) (*Layout, error) {
 		l.fromMBR(t)
 		return l, nil
 	}
-	return nil, &TableError{Scheme: SchemeNone, Err: errors.Join(ErrNoPartitionTable, recErr, gerr)}
+	if e := foreignScheme(r, size, lba0[:]); e != nil {
+		return nil, &TableError{Scheme: SchemeNone, Err: e}
+	}
+	blank := ""
+	if lba0 == [mbr.Size]byte{} {
+		blank = " (LBA 0 is all zeros: a blank or wiped disk?)"
+	}
+	return nil, &TableError{Scheme: SchemeNone, Err: fmt.Errorf("%w: no MBR boot signature at LBA 0%s and no GPT header (%w; %w)", ErrNoPartitionTable, blank, recErr, gerr)}
 }
 
 func (l *Layout) fromGPT(t *gpt.Table) {

@@ -95,8 +95,13 @@ func (l *Layout) String() string {
 
 	if w := l.WinRE; w != nil {
 		b.WriteString("\n")
-		b.WriteString(w.String())
-		b.WriteString("\n")
+		if l.noWindows() {
+			// Nothing to measure: zeros would read as a verdict.
+			b.WriteString("WinRE:        none: no Windows installation found on this disk\n")
+		} else {
+			b.WriteString(w.String())
+			b.WriteString("\n")
+		}
 	}
 
 	b.WriteString("\n")
@@ -136,12 +141,35 @@ func (w *WinRE) String() string {
 		b.WriteString(", winre.wim not found")
 	}
 	b.WriteString("\n")
+	if reason := w.unmeasured(); reason != "" {
+		fmt.Fprintf(&b, "KB5034441:    no verdict: %s", reason)
+		return b.String()
+	}
 	verdict := "MEETS"
 	if !w.MeetsKB5034441 {
 		verdict = "does NOT meet"
 	}
 	fmt.Fprintf(&b, "KB5034441:    free %s, required %s: %s the requirement", FormatBytes(w.FreeBytes), FormatBytes(w.RequiredFreeBytes), verdict)
 	return b.String()
+}
+
+// noWindows reports a disk on which Inspect found neither a Windows
+// volume nor any WinRE: there is no WinRE verdict to give.
+func (l *Layout) noWindows() bool {
+	return l.OS == 0 && l.WinRE != nil && l.WinRE.HostPartition == 0
+}
+
+// unmeasured says why w holds no KB5034441 figures, or "" when it does.
+// Inspect sets RequiredFreeBytes only once it has measured the volume
+// holding winre.wim.
+func (w *WinRE) unmeasured() string {
+	switch {
+	case w.HostPartition == 0:
+		return "no WinRE image (winre.wim) was found"
+	case w.RequiredFreeBytes == 0:
+		return fmt.Sprintf("the volume holding WinRE (partition %d) could not be measured (BitLocker-encrypted or unreadable)", w.HostPartition)
+	}
+	return ""
 }
 
 func (f *Filesystem) summary() string {
