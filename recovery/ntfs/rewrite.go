@@ -77,6 +77,10 @@ func (e *RoomError) Error() string {
 // Unwrap returns the sentinel.
 func (e *RoomError) Unwrap() error { return e.Err }
 
+// firstUserRecord is the first MFT record that is not reserved for NTFS
+// metadata files.
+const firstUserRecord = 16
+
 // rwFile is what a rewrite needs of a file: its base record, the extents
 // of its unnamed $DATA and, when non-resident, the stream over them.
 type rwFile struct {
@@ -90,8 +94,8 @@ type rwFile struct {
 
 // FileRoom looks the file at path up (see Lookup) and says how far its
 // unnamed $DATA can change length in place. Files that cannot be
-// rewritten at all give an error: directories, sparse, compressed and
-// encrypted data, data whose initialized size is below its size, and
+// rewritten at all give an error: directories, NTFS metadata files
+// (records below 16), sparse, compressed and encrypted data, data whose initialized size is below its size, and
 // resident data held outside the base record (ErrUnsupported).
 func (v *Volume) FileRoom(path string) (FileRoom, error) {
 	f, err := v.rwOpen(path)
@@ -108,6 +112,9 @@ func (v *Volume) rwOpen(path string) (*rwFile, error) {
 	}
 	if f.IsDir {
 		return nil, &PathError{Path: path, Component: f.Name, Err: errf(ErrNotFound, "is a directory")}
+	}
+	if f.Record < firstUserRecord {
+		return nil, &PathError{Path: path, Component: f.Name, Err: errf(ErrUnsupported, "record %d is NTFS metadata", f.Record)}
 	}
 	rec, err := v.ReadRecord(f.Record)
 	if err != nil {
@@ -126,6 +133,9 @@ func (v *Volume) rwOpen(path string) (*rwFile, error) {
 	}
 	rf := &rwFile{path: path, name: f.Name, rec: rec, ext: ext, room: FileRoom{Path: path, Record: rec.Number}}
 	if !a.NonResident {
+		if _, err := v.newStream(rec.Number, ext); err != nil {
+			return nil, err
+		}
 		d := rec.Find(AttrData, "")
 		if d == nil || d.Offset != a.Offset || d.Instance != a.Instance {
 			return unsupported("resident $DATA outside the base record")

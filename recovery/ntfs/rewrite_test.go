@@ -258,7 +258,7 @@ func TestRewriteResidentRecord(t *testing.T) {
 
 // rwRecord builds a 1024-byte record holding a resident $DATA of n bytes
 // followed by a resident attribute of type 0xC0 with m bytes.
-func rwRecord(t *testing.T, n, m int) *Record {
+func rwRecord(t testing.TB, n, m int) *Record {
 	t.Helper()
 	le := binary.LittleEndian
 	raw := make([]byte, 1024)
