@@ -271,10 +271,11 @@ func (b *builder) writeTable(s planner.Step) error {
 	return nil
 }
 
-// patchReAgent rewrites WinreLocation's offset in ReAgent.xml on C:, at the
-// file's length (taking room from CRLF line ends when the offset gains
-// digits, see winre.PatchLocationCompact), and clears a stale
-// ImageLocation while at it.
+// patchReAgent rewrites WinreLocation's offset in ReAgent.xml on C: and
+// clears a stale ImageLocation while at it. The new text comes from
+// recovery.ReAgentFile.Patch, the check the planner ran on what Inspect
+// read: only the values change and the file takes its new length when it
+// can, otherwise it keeps its length (see winre.PatchLocationCompact).
 func (b *builder) patchReAgent(s planner.Step) error {
 	q, err := b.partition(s.Partition)
 	if err != nil {
@@ -285,29 +286,24 @@ func (b *builder) patchReAgent(s planner.Step) error {
 	if err != nil {
 		return err
 	}
-	raw, err := v.ReadFile(s.Path, winre.MaxReAgentSize)
+	f, err := recovery.ReadReAgentFile(v, s.Path)
 	if err != nil {
 		return err
 	}
-	ra, err := winre.ParseReAgent(raw)
+	ra, err := winre.ParseReAgent(f.Content)
 	if err != nil {
 		return err
 	}
 	if ra.WinreLocation.Offset != uint64(s.From) {
 		return fmt.Errorf("%w: ReAgent.xml's offset is %d, the plan expected %d", ErrChanged, ra.WinreLocation.Offset, s.From)
 	}
-	patched, err := winre.PatchLocationCompact(raw, uint64(s.Offset), ra.WinreLocation.GUID, ra.WinreLocation.ID)
+	patched, err := f.Patch(uint64(s.Offset))
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrReAgentPatch, err)
 	}
-	if !ra.ImageLocation.Unused() {
-		if cleared, err := winre.ClearImageLocation(patched); err == nil {
-			patched = cleared
-		}
-	}
-	ws, err := v.PlanPatchFile(s.Path, patched)
+	ws, err := v.PlanRewriteFile(s.Path, patched)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %w", ErrReAgentPatch, err)
 	}
 	if err := b.add(start, ws); err != nil {
 		return err

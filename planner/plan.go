@@ -476,6 +476,7 @@ func (pl *planner) checkStates(ch change) {
 	if ch.osNewEnd != 0 {
 		pl.checkTail(ch)
 	}
+	pl.checkReAgent(ch)
 	if l.Scheme == recovery.SchemeMBR && moved && !pl.o.BCDPatching {
 		p.refuse(CodeBCDMove, fmt.Sprintf("on an MBR disk the BCD stores WinRE's start offset; moving it from byte %d to %d would break the WinRE boot entry",
 			pl.re.StartBytes(l.SectorSize), ch.reStart),

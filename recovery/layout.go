@@ -166,6 +166,10 @@ type WinRE struct {
 	Enabled bool
 	// ReAgentPath is the path of the ReAgent.xml that was read ("" if none).
 	ReAgentPath string
+	// ReAgent is the ReAgent.xml that was read, with what rewriting it
+	// needs (nil if none was read): the planner checks on it that a
+	// patch-reagent step can be carried out.
+	ReAgent *ReAgentFile
 	// WIMPath is the path of winre.wim inside the partition holding it.
 	WIMPath string
 	// WIMBytes is the size of winre.wim (0 if not found).

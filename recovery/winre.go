@@ -70,6 +70,7 @@ func (in *inspector) readReAgent(w *WinRE) {
 	}
 	in.reagent, in.reagentPart = ra, l.OS
 	w.ReAgentPath = pathReAgent
+	w.ReAgent = NewReAgentFile(v, pathReAgent, raw)
 	w.Enabled = ra.Enabled()
 	if !ra.ImageLocation.Unused() {
 		in.problem(ProblemStaleImageLocation, SeverityWarning,

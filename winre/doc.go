@@ -20,20 +20,23 @@
 // order and quote style, unknown elements kept) and fails with typed
 // errors; [ReAgent.Verify] reports semantic problems separately.
 //
-// # Patching in place
+// # Patching
 //
 // Moving the recovery partition changes its start offset, so ReAgent.xml
-// must be rewritten, and the NTFS writer that does it offline cannot change
-// the file's size. [PatchLocation] and [ClearImageLocation] therefore
-// rewrite only attribute values inside one start tag and keep the length
-// by adding spaces before "/>" or by giving up whitespace that is spare
-// inside the same tag. They never pad numbers with leading zeros: how
-// reagentc parses them is undocumented, and scripts in the field compare
-// the offset as a string with partition offsets. When the new text cannot
-// fit (a Windows-written file has no spare whitespace, so an offset that
-// gains digits does not fit) they fail with a [*FitError] that says by how
-// many characters; the caller must then write a file of a new length or
-// let Windows rewrite it (reagentc /disable, /enable).
+// must be rewritten. [PatchLocationExact] and [ClearImageLocationExact]
+// replace attribute values and nothing else: the file grows or shrinks by
+// the difference, and Windows' formatting (byte order mark, CRLF line
+// ends, indentation) stays byte for byte. They are what to write when the
+// file can be rewritten at a new length. When it cannot, [PatchLocation]
+// and [ClearImageLocation] keep the length by adding spaces before "/>" or
+// by giving up whitespace that is spare inside the same tag, and
+// [PatchLocationCompact] takes the room from CRLF line ends. None pads
+// numbers with leading zeros: how reagentc parses them is undocumented,
+// and scripts in the field compare the offset as a string with partition
+// offsets. When the new text cannot fit (a Windows-written file has no
+// spare whitespace, so an offset that gains digits does not fit) the
+// fixed-length patches fail with a [*FitError] that says by how many
+// characters.
 //
 // # WIM files
 //
@@ -60,8 +63,8 @@
 // [MaxWIMXMLSize]); every resource offset and size read from a WIM header is
 // checked against the file size; numbers are parsed with overflow checks;
 // XML is read with encoding/xml, which does not expand external entities.
-// Patches never write outside the tag they change and never change the
-// file's length. Parsers are fuzzed (FuzzParseReAgent, FuzzPatchLocation,
+// Patches never write outside the tag they change; only the Exact ones
+// change the file's length. Parsers are fuzzed (FuzzParseReAgent, FuzzPatchLocation,
 // FuzzWIMHeader).
 //
 // [KB5034441]: https://support.microsoft.com/help/5034441

@@ -130,3 +130,60 @@ func FuzzWIMHeader(f *testing.F) {
 		}
 	})
 }
+
+// FuzzPatchLocationExact checks the variable-length patch: on any file
+// ParseReAgent accepts it succeeds or reports a missing attribute, the
+// result parses with the new location and every other field unchanged,
+// and the bytes before and after the tag are those of the input.
+func FuzzPatchLocationExact(f *testing.F) {
+	for i, s := range append(reagentSeeds(f), windowsReAgent(1048576, "5bc3b6ba-0000-4000-8000-000000000001")) {
+		f.Add(s, uint64(1048576)<<uint(i%22), []byte(sampleGUID[:]), uint32(i*977), i%2 == 0)
+	}
+	f.Fuzz(func(t *testing.T, b []byte, offset uint64, g []byte, id uint32, clearImage bool) {
+		var guid uuid.UUID
+		copy(guid[:], g)
+		before, err := ParseReAgent(b)
+		if err != nil {
+			return
+		}
+		keep := bytes.Clone(b)
+		name, patch := "WinreLocation", func(b []byte) ([]byte, error) { return PatchLocationExact(b, offset, guid, id) }
+		if clearImage {
+			name, patch = "ImageLocation", ClearImageLocationExact
+		}
+		out, err := patch(b)
+		if !bytes.Equal(keep, b) {
+			t.Fatal("input modified")
+		}
+		if err != nil {
+			if out != nil {
+				t.Fatal("output with error")
+			}
+			if errors.Is(err, ErrMissing) || errors.Is(err, ErrMalformed) || errors.Is(err, ErrDuplicate) {
+				return
+			}
+			t.Fatalf("unexpected error %v", err)
+		}
+		lo, hi := tagSpan(t, b, name)
+		if !bytes.Equal(out[:lo], b[:lo]) || !bytes.Equal(out[len(out)-(len(b)-hi):], b[hi:]) {
+			t.Fatalf("bytes outside <%s> changed:\n%q\n%q", name, b, out)
+		}
+		after, err := ParseReAgent(out)
+		if err != nil {
+			t.Fatalf("patched file does not parse: %v\n%q", err, out)
+		}
+		if clearImage {
+			if !after.ImageLocation.Unused() {
+				t.Fatalf("ImageLocation not cleared: %+v", after.ImageLocation)
+			}
+			sameExcept(t, before, after, "ImageLocation")
+			return
+		}
+		want := before.WinreLocation
+		want.Offset, want.GUID, want.ID = offset, guid, id
+		if d := cmp.Diff(want, after.WinreLocation); d != "" {
+			t.Fatalf("WinreLocation (-want +got):\n%s", d)
+		}
+		sameExcept(t, before, after, "WinreLocation")
+	})
+}

@@ -8,11 +8,11 @@ import (
 	"github.com/google/uuid"
 )
 
-// How patches keep the file length.
+// How the fixed-length patches keep the file length.
 //
-// The NTFS in-place writer that applies a patch cannot change a file's
-// size, so a patch may only rewrite attribute values of one start tag and
-// the whitespace inside that same tag:
+// When the file cannot be rewritten at a new length (see
+// PatchLocationExact), a patch may only rewrite attribute values of one
+// start tag and the whitespace inside that same tag:
 //
 //   - When the new values are shorter, the difference is filled with spaces
 //     just before the closing "/>" (XML allows S? before "/>" and ">").
@@ -38,11 +38,26 @@ import (
 // ErrMissing when the element or one of the three attributes is absent;
 // a *FitError when the new values cannot fit (see the package documentation).
 func PatchLocation(b []byte, offset uint64, diskGUID uuid.UUID, diskID uint32) ([]byte, error) {
-	return patchElement(b, elemWinreLocation, []attrSet{
+	return patchElement(b, elemWinreLocation, locationSets(offset, diskGUID, diskID), true)
+}
+
+// PatchLocationExact is PatchLocation without the length rule: it
+// replaces the three values and nothing else, so the file grows or shrinks
+// by the difference in their lengths (in the file's encoding) and every
+// other byte, whitespace and line ends included, stays as it was. It is
+// the patch to write when the file can be rewritten at a new length (see
+// the package documentation); it fails only as ParseReAgent does or with
+// an *AttrError wrapping ErrMissing.
+func PatchLocationExact(b []byte, offset uint64, diskGUID uuid.UUID, diskID uint32) ([]byte, error) {
+	return patchElement(b, elemWinreLocation, locationSets(offset, diskGUID, diskID), false)
+}
+
+func locationSets(offset uint64, diskGUID uuid.UUID, diskID uint32) []attrSet {
+	return []attrSet{
 		{name: attrOffset, value: strconv.FormatUint(offset, 10), required: true},
 		{name: attrGUID, guid: &diskGUID, required: true},
 		{name: attrID, value: strconv.FormatUint(uint64(diskID), 10), required: true},
-	})
+	}
 }
 
 // ClearImageLocation resets a stale <ImageLocation> to the unused form
@@ -51,13 +66,24 @@ func PatchLocation(b []byte, offset uint64, diskGUID uuid.UUID, diskID uint32) (
 // tag. Attributes the element lacks are not added. A file without
 // <ImageLocation> fails with an *AttrError wrapping ErrMissing.
 func ClearImageLocation(b []byte) ([]byte, error) {
+	return patchElement(b, elemImageLocation, clearSets(), true)
+}
+
+// ClearImageLocationExact is ClearImageLocation without the length rule:
+// the values shrink and nothing else changes, so the file becomes shorter
+// (see PatchLocationExact).
+func ClearImageLocationExact(b []byte) ([]byte, error) {
+	return patchElement(b, elemImageLocation, clearSets(), false)
+}
+
+func clearSets() []attrSet {
 	nilGUID := uuid.Nil
-	return patchElement(b, elemImageLocation, []attrSet{
+	return []attrSet{
 		{name: attrPath, value: ""},
 		{name: attrID, value: "0"},
 		{name: attrOffset, value: "0"},
 		{name: attrGUID, guid: &nilGUID},
-	})
+	}
 }
 
 // attrSet is one attribute assignment of a patch.
@@ -69,8 +95,9 @@ type attrSet struct {
 }
 
 // patchElement applies sets to the start tag of the only element called
-// name among the root's children.
-func patchElement(b []byte, name string, sets []attrSet) ([]byte, error) {
+// name among the root's children. With keepLen the tag keeps its length
+// (see fit); without, only the values change.
+func patchElement(b []byte, name string, sets []attrSet, keepLen bool) ([]byte, error) {
 	d, err := parseDoc(b)
 	if err != nil {
 		return nil, err
@@ -108,17 +135,28 @@ func patchElement(b []byte, name string, sets []attrSet) ([]byte, error) {
 		}
 		tag.segs[i].text = v
 	}
-	neu, err := tag.fit(len(old))
-	if err != nil {
-		fe := err.(*FitError)
-		fe.Element = name
-		return nil, fe
+	var neu []byte
+	if keepLen {
+		neu, err = tag.fit(len(old))
+		if err != nil {
+			fe := err.(*FitError)
+			fe.Element = name
+			return nil, fe
+		}
+	} else {
+		neu = tag.bytes()
 	}
 	if bytes.Equal(neu, old) {
 		return bytes.Clone(b), nil
 	}
 	enc := d.t.encode(neu)
 	lo, hi := d.t.orig(sp.start), d.t.orig(sp.end)
+	if !keepLen {
+		out := make([]byte, 0, len(b)-(hi-lo)+len(enc))
+		out = append(out, b[:lo]...)
+		out = append(out, enc...)
+		return append(out, b[hi:]...), nil
+	}
 	if len(enc) != hi-lo {
 		// Cannot happen: only ASCII characters are added or removed.
 		return nil, &FitError{Element: name, Need: len(enc) - (hi - lo)}
@@ -231,6 +269,7 @@ func scanTag(b []byte) (*startTag, error) {
 			return nil, ErrMalformed
 		}
 		k++
+		t.segs = append(t.segs, seg{kind: segLit, text: "="})
 		i = k
 		for k < len(b) && isSpace(b[k]) {
 			k++
@@ -238,7 +277,6 @@ func scanTag(b []byte) (*startTag, error) {
 		if k > i {
 			t.segs = append(t.segs, seg{kind: segSpaceEq, text: string(b[i:k])})
 		}
-		t.segs = append(t.segs, seg{kind: segLit, text: "="})
 		if k >= len(b) || (b[k] != '"' && b[k] != '\'') {
 			return nil, ErrMalformed
 		}
@@ -306,9 +344,14 @@ func (t *startTag) fit(want int) ([]byte, error) {
 	take(segSpaceEnd)
 	take(segSpaceEq)
 	take(segSpaceIn)
+	return t.bytes(), nil
+}
+
+// bytes returns the tag as its segments spell it.
+func (t *startTag) bytes() []byte {
 	var out bytes.Buffer
 	for _, s := range t.segs {
 		out.WriteString(s.text)
 	}
-	return out.Bytes(), nil
+	return out.Bytes()
 }

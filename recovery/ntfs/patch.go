@@ -48,67 +48,20 @@ func (v *Volume) PlanHiddenSectors(newStartLBA uint64) ([]Write, error) {
 }
 
 // PlanPatchFile plans overwriting the whole content of the existing file at
-// path (see Lookup) with content, which must have exactly the file's size:
-// the file neither grows nor shrinks (ReAgent.xml is patched at constant
-// length). A resident file is changed inside its MFT record, whose update
-// sequence number is bumped and fixups re-applied; a non-resident one is
-// changed in its clusters. Sparse, compressed and encrypted files, and
-// files whose initialized size is below their size, give ErrUnsupported.
-// Timestamps are left alone.
+// path (see Lookup) with content, which must have exactly the file's size
+// (ErrBadSize otherwise): the file neither grows nor shrinks. A resident
+// file is changed inside its MFT record, whose update sequence number is
+// bumped and fixups re-applied; a non-resident one is changed in its
+// clusters. Sparse, compressed and encrypted files, and files whose
+// initialized size is below their size, give ErrUnsupported. Timestamps
+// are left alone. PlanRewriteFile also changes the length.
 func (v *Volume) PlanPatchFile(path string, content []byte) ([]Write, error) {
-	f, err := v.Lookup(path)
+	f, err := v.rwOpen(path)
 	if err != nil {
 		return nil, err
 	}
-	if f.IsDir {
-		return nil, &PathError{Path: path, Component: f.Name, Err: errf(ErrNotFound, "is a directory")}
+	if int64(len(content)) != f.room.Size {
+		return nil, &PathError{Path: path, Component: f.name, Err: errf(ErrBadSize, "content of %d bytes, file of %d", len(content), f.room.Size)}
 	}
-	if int64(len(content)) != f.Size {
-		return nil, &PathError{Path: path, Component: f.Name, Err: errf(ErrBadSize, "content of %d bytes, file of %d", len(content), f.Size)}
-	}
-	rec, err := v.ReadRecord(f.Record)
-	if err != nil {
-		return nil, err
-	}
-	ext, err := v.attrExtents(rec, AttrData, "")
-	if err != nil {
-		return nil, err
-	}
-	a := ext[0]
-	if a.Flags&(AttrFlagCompressed|AttrFlagEncrypted|AttrFlagSparse) != 0 {
-		return nil, &PathError{Path: path, Component: f.Name, Err: errf(ErrUnsupported, "$DATA flags %#x", a.Flags)}
-	}
-	p := &rsPlan{v: v}
-	if !a.NonResident {
-		holder := rec
-		if d := holder.Find(AttrData, ""); d == nil || d.Offset != a.Offset || d.Instance != a.Instance {
-			// The resident $DATA lives in an extension record.
-			return nil, &PathError{Path: path, Component: f.Name, Err: errf(ErrUnsupported, "resident $DATA outside the base record")}
-		}
-		copy(holder.Raw[a.Offset+a.ValueOffset:], content)
-		if err := p.record(holder, "content of "+path); err != nil {
-			return nil, err
-		}
-		return p.ws, nil
-	}
-	st, err := v.newStream(rec.Number, ext)
-	if err != nil {
-		return nil, err
-	}
-	if st.initSize < st.size {
-		return nil, &PathError{Path: path, Component: f.Name, Err: errf(ErrUnsupported, "initialized size %d below size %d", st.initSize, st.size)}
-	}
-	for _, r := range st.runs {
-		if r.Sparse && r.VCN*v.clusterSize < st.size {
-			return nil, &PathError{Path: path, Component: f.Name, Err: errf(ErrUnsupported, "hole at VCN %d", r.VCN)}
-		}
-	}
-	xs, err := st.extents(0, st.size)
-	if err != nil {
-		return nil, err
-	}
-	if err := p.extents(xs, content, "content of "+path); err != nil {
-		return nil, err
-	}
-	return p.ws, nil
+	return v.rwPlan(f, content)
 }
