@@ -104,7 +104,10 @@ func TestBaseBlock(t *testing.T) {
 		mutate func(b []byte)
 		want   error
 	}{
-		{"dirty", func(b []byte) { binary.LittleEndian.PutUint32(b[4:], binary.LittleEndian.Uint32(b[8:])+1); fixChecksum(b) }, bcd.ErrDirty},
+		{"dirty", func(b []byte) {
+			binary.LittleEndian.PutUint32(b[4:], binary.LittleEndian.Uint32(b[8:])+1)
+			fixChecksum(b)
+		}, bcd.ErrDirty},
 		{"checksum", func(b []byte) { b[0x30] ^= 1 }, bcd.ErrChecksum},
 		{"signature", func(b []byte) { b[0] = 'R' }, bcd.ErrNotHive},
 		{"log file", func(b []byte) { binary.LittleEndian.PutUint32(b[0x1C:], 1); fixChecksum(b) }, bcd.ErrUnsupported},
