@@ -262,3 +262,37 @@ func Build(t testing.TB, s Store) []byte {
 	}
 	return b
 }
+
+// Install replaces \Boot\BCD of the NTFS volume at byte start (size bytes)
+// of the disk image img with hive, using ntfscp on a copy of the volume,
+// and writes the volume back.
+func Install(t testing.TB, img string, start, size int64, hive []byte) {
+	t.Helper()
+	testutil.NeedTool(t, "ntfscp")
+	dir := t.TempDir()
+	vol, src := filepath.Join(dir, "vol"), filepath.Join(dir, "BCD")
+	if err := os.WriteFile(src, hive, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(img, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, size)
+	if _, err := f.ReadAt(buf, start); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(vol, buf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("ntfscp", "-f", vol, src, "/Boot/BCD").CombinedOutput(); err != nil {
+		t.Fatalf("ntfscp: %v\n%s", err, out)
+	}
+	if buf, err = os.ReadFile(vol); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(buf, start); err != nil {
+		t.Fatal(err)
+	}
+}
