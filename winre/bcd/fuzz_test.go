@@ -53,11 +53,18 @@ func FuzzRead(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		s, err := bcd.Read(bytes.NewReader(b), int64(len(b)))
-		if err != nil {
-			return
+		if s, err := bcd.Read(bytes.NewReader(b), int64(len(b))); err == nil {
+			walk(s)
 		}
-		walk(s)
+		// Again with the checksum made right, so that mutations of the
+		// base block's fields reach the code behind the checksum.
+		if len(b) >= 512 {
+			c := bytes.Clone(b)
+			fixChecksum(c)
+			if s, err := bcd.Read(bytes.NewReader(c), int64(len(c))); err == nil {
+				walk(s)
+			}
+		}
 	})
 }
 
@@ -103,6 +110,25 @@ func FuzzPlanMBRMove(f *testing.F) {
 		if old != neu && len(ws) > 0 {
 			if _, err := ps.PlanMBRMove(sig, old, neu); err != nil {
 				t.Fatalf("re-planning on the patched hive: %v", err)
+			}
+		}
+	})
+}
+
+// FuzzParseDevice decodes device element data directly: no panic, and
+// every partition offset field it reports lies inside the data.
+func FuzzParseDevice(f *testing.F) {
+	f.Add(bcdtest.PartitionElement(0x1f2e3d08, 1<<20))
+	f.Add(bcdtest.RamdiskElement(bcdtest.WinREOptions, 0x1f2e3d08, 3173<<20, `\Recovery\WindowsRE\Winre.wim`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		d, err := bcd.ParseDevice(b)
+		if err != nil {
+			return
+		}
+		_ = d.String()
+		for _, p := range d.Partitions() {
+			if p.OffsetPos < 0 || p.OffsetPos+8 > len(b) {
+				t.Fatalf("offset field at %d of %d bytes", p.OffsetPos, len(b))
 			}
 		}
 	})
