@@ -12,6 +12,7 @@ import (
 	"github.com/winrepart/winrepart/recovery"
 	"github.com/winrepart/winrepart/recovery/ntfs"
 	"github.com/winrepart/winrepart/winre"
+	"github.com/winrepart/winrepart/winre/bcd"
 )
 
 // extentGap is the largest run of free clusters a copy skips: shorter gaps
@@ -123,6 +124,9 @@ func (b *builder) step(s planner.Step) error {
 
 	case planner.StepPatchReAgent:
 		return b.patchReAgent(s)
+
+	case planner.StepPatchBCD:
+		return b.patchBCD(s)
 
 	case planner.StepShrinkPartition, planner.StepMovePartition, planner.StepGrowPartition,
 		planner.StepCreatePartition, planner.StepDeletePartition, planner.StepSetType,
@@ -309,6 +313,84 @@ func (b *builder) patchReAgent(s planner.Step) error {
 		return err
 	}
 	b.barrier("ReAgent.xml patched")
+	return nil
+}
+
+// patchBCD changes WinRE's partition offset in the BCD store (\Boot\BCD
+// on the partition Inspect found it on) from s.From to s.Offset: only the
+// 8-byte offset fields of the WinRE loader's device and osdevice and of its
+// ramdisk options' SDI device, at the file's length, so no cell of the
+// hive moves and its base block is left alone. The store must be clean
+// (equal sequence numbers) and each of those elements must name this
+// disk's signature and the old offset.
+func (b *builder) patchBCD(s planner.Step) error {
+	if err := b.l.PatchableForMove(); err != nil {
+		return fmt.Errorf("%w: %s (%v)", ErrUnsupportedStep, s.Kind, err)
+	}
+	q, err := b.partition(b.l.BCD.Partition)
+	if err != nil {
+		return err
+	}
+	start := q.StartBytes(b.l.SectorSize)
+	v, err := b.volume(start, q.SizeBytes)
+	if err != nil {
+		return err
+	}
+	path := b.l.BCD.Path
+	raw, err := v.ReadFile(path, bcd.MaxHiveSize)
+	if err != nil {
+		return err
+	}
+	st, err := bcd.Read(bytes.NewReader(raw), int64(len(raw)))
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrChanged, err)
+	}
+	ws, err := st.PlanMBRMove(b.l.DiskSignature, uint64(s.From), uint64(s.Offset))
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrChanged, err)
+	}
+	patched := bytes.Clone(raw)
+	for _, w := range ws {
+		copy(patched[w.Offset:], w.New)
+	}
+	fws, err := v.PlanPatchFile(path, patched)
+	if err != nil {
+		return err
+	}
+	for _, w := range fws {
+		if err := b.changed(start+w.Offset, w.New, w.What); err != nil {
+			return err
+		}
+	}
+	b.barrier("BCD patched")
+	return nil
+}
+
+// changed journals only the runs of data that differ from what the overlay
+// holds at off (runs less than 16 bytes apart are merged), so that a
+// rewrite of a whole cluster journals the bytes it changes.
+func (b *builder) changed(off int64, data []byte, what string) error {
+	cur := make([]byte, len(data))
+	if _, err := b.ov.ReadAt(cur, off); err != nil {
+		return err
+	}
+	for i := 0; i < len(data); {
+		if cur[i] == data[i] {
+			i++
+			continue
+		}
+		j, last := i, i
+		for j < len(data) && j-last < 16 {
+			if cur[j] != data[j] {
+				last = j
+			}
+			j++
+		}
+		if err := b.write(off+int64(i), bytes.Clone(data[i:last+1]), what); err != nil {
+			return err
+		}
+		i = last + 1
+	}
 	return nil
 }
 

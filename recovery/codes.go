@@ -53,4 +53,12 @@ const (
 	ProblemWinREWIMUnreadable = "winre-wim-unreadable"
 	// winre.wim is not a valid WIM.
 	ProblemWinREWIMInvalid = "winre-wim-invalid"
+	// The BCD store (\Boot\BCD on the active partition of an MBR disk)
+	// could not be found, read or followed: missing, corrupt, dirty
+	// (Windows would replay its BCD.LOG files), or without WinRE entries.
+	ProblemBCDUnreadable = "bcd-unreadable"
+	// The BCD's WinRE entries (the WinRE loader's device and osdevice,
+	// the ramdisk options' SDI device) name another partition than the
+	// active WinRE partition: WinRE will not boot.
+	ProblemBCDWinREMismatch = "bcd-winre-mismatch"
 )

@@ -84,6 +84,7 @@ func Inspect(ctx context.Context, dev Device, opts Options) (*Layout, error) {
 	}
 	in.assignRoles()
 	in.findWinRE(policy)
+	in.findBCD()
 	sortProblems(l.Problems)
 	return l, nil
 }

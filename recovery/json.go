@@ -105,6 +105,32 @@ type winreJSON struct {
 	Verdict string `json:"verdict"`
 }
 
+type bcdDeviceJSON struct {
+	Object    string `json:"object"`
+	Element   string `json:"element"`
+	Device    string `json:"device"`
+	Partition int    `json:"partition"`
+	Offset    int64  `json:"offset"`
+}
+
+type bcdChainJSON struct {
+	OSLoader string          `json:"osLoader"`
+	Loader   string          `json:"loader"`
+	Options  string          `json:"options,omitempty"`
+	WIMPath  string          `json:"wimPath,omitempty"`
+	SDIPath  string          `json:"sdiPath,omitempty"`
+	Devices  []bcdDeviceJSON `json:"devices"`
+}
+
+type bcdJSON struct {
+	Partition int            `json:"partition"`
+	Path      string         `json:"path"`
+	Error     string         `json:"error,omitempty"`
+	Dirty     bool           `json:"dirty,omitempty"`
+	Resolves  bool           `json:"resolves"`
+	WinRE     []bcdChainJSON `json:"winre"`
+}
+
 type problemJSON struct {
 	Code     string   `json:"code"`
 	Severity Severity `json:"severity,omitempty"`
@@ -121,6 +147,7 @@ type layoutJSON struct {
 	OS            int           `json:"osPartition,omitempty"`
 	Partitions    []Partition   `json:"partitions"`
 	WinRE         *winreJSON    `json:"winre,omitempty"`
+	BCD           *bcdJSON      `json:"bcd,omitempty"`
 	Problems      []problemJSON `json:"problems"`
 }
 
@@ -150,6 +177,16 @@ func (l *Layout) MarshalJSON() ([]byte, error) {
 			WIMPath: w.WIMPath, WIMBytes: w.WIMBytes, FreeBytes: w.FreeBytes,
 			RequiredFreeBytes: w.RequiredFreeBytes, MeetsKB5034441: w.MeetsKB5034441,
 			Verdict: l.verdict(),
+		}
+	}
+	if b := l.BCD; b != nil {
+		v.BCD = &bcdJSON{Partition: b.Partition, Path: b.Path, Error: b.Err, Dirty: b.Dirty, Resolves: b.Resolves, WinRE: []bcdChainJSON{}}
+		for _, c := range b.WinRE {
+			cj := bcdChainJSON{OSLoader: c.OSLoader, Loader: c.Loader, Options: c.Options, WIMPath: c.WIMPath, SDIPath: c.SDIPath, Devices: []bcdDeviceJSON{}}
+			for _, d := range c.Devices {
+				cj.Devices = append(cj.Devices, bcdDeviceJSON(d))
+			}
+			v.BCD.WinRE = append(v.BCD.WinRE, cj)
 		}
 	}
 	for _, p := range l.Problems {

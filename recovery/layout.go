@@ -234,6 +234,11 @@ type Layout struct {
 	// only.
 	WinRE *WinRE
 
+	// BCD is the boot configuration store and WinRE's boot chain in it;
+	// nil when Inspect did not look for it (table only, GPT disks: the ESP
+	// is FAT and is not read) or found no partition to look on.
+	BCD *BCD
+
 	// Problems found, most serious first.
 	Problems []Problem
 }

@@ -103,6 +103,9 @@ func (l *Layout) String() string {
 			b.WriteString("\n")
 		}
 	}
+	if l.BCD != nil {
+		b.WriteString(l.BCD.String())
+	}
 
 	b.WriteString("\n")
 	if len(l.Problems) == 0 {

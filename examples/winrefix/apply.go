@@ -89,7 +89,7 @@ func applyPath(ctx context.Context, path, journalPath string, pf planFlags, yes 
 	if err != nil {
 		return exitFailed, err
 	}
-	p := planner.New(l, pf.options())
+	p := planner.New(l, withBCDPatching(pf.options(), l))
 	fmt.Fprint(stdout, p.String())
 	if p.Refused {
 		return exitRefused, nil

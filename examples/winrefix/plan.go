@@ -109,7 +109,7 @@ func (pf *planFlags) planOperand(ctx context.Context, operands []string, stderr 
 	if err != nil {
 		return nil, err
 	}
-	return planner.New(l, pf.options()), nil
+	return planner.New(l, withBCDPatching(pf.options(), l)), nil
 }
 
 // inspectPath opens path read-only and inspects it.
