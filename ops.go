@@ -2,9 +2,11 @@ package winrepart
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/winrepart/winrepart/internal/journal"
 	"github.com/winrepart/winrepart/mbr"
@@ -158,8 +160,19 @@ func (b *builder) resizeStep(s planner.Step) error {
 	var ws []ntfs.Write
 	switch s.Kind {
 	case planner.StepShrinkFilesystem:
-		// s.SizeBytes is the volume: the partition less one sector.
-		ws, err = v.PlanShrink(s.SizeBytes+b.ss, b.resizeOpts(q))
+		// s.SizeBytes is the volume: the partition less one sector. Data in
+		// the cut-off tail is moved first: copies into free clusters, a
+		// barrier, then the metadata writes (which switch to the copies).
+		o := b.resizeOpts(q)
+		o.Relocate = true
+		sp, err := v.PlanShrinkRelocating(s.SizeBytes+b.ss, o)
+		if err != nil {
+			return err
+		}
+		if err := b.relocationCopies(s.Offset, v.ClusterSize(), sp.Copies); err != nil {
+			return err
+		}
+		ws = sp.Writes
 	case planner.StepFixHiddenSectors:
 		ws, err = v.PlanHiddenSectors(s.HiddenSectors)
 	case planner.StepGrowFilesystem:
@@ -174,6 +187,57 @@ func (b *builder) resizeStep(s planner.Step) error {
 	if s.Kind != planner.StepFixHiddenSectors {
 		b.barrier(string(s.Kind) + " done")
 	}
+	return nil
+}
+
+// relocationCopies journals the data copies of a relocating shrink of the
+// volume at base. Copies that move data by the same distance become one
+// journal Copy with extents, as long as its source and destination spans
+// stay apart (a non-overlapping copy can be rolled back); a Barrier
+// follows, so every copy is on disk before a record points at it.
+func (b *builder) relocationCopies(base, clusterSize int64, copies []ntfs.DataCopy) error {
+	if len(copies) == 0 {
+		return nil
+	}
+	if clusterSize%b.ss != 0 || base%b.ss != 0 {
+		return fmt.Errorf("clusters of %d bytes at byte %d are not whole %d-byte sectors", clusterSize, base, b.ss)
+	}
+	cs := slices.Clone(copies)
+	slices.SortFunc(cs, func(x, y ntfs.DataCopy) int {
+		if c := cmp.Compare(x.Dst-x.Src, y.Dst-y.Src); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.Src, y.Src)
+	})
+	var ops []journal.Copy
+	var total int64
+	for _, c := range cs {
+		total += c.Length
+		d := c.Dst - c.Src
+		if n := len(ops); n > 0 {
+			last := &ops[n-1]
+			span := base + c.Src + c.Length - last.Src
+			if last.Dst-last.Src == d && span <= max(d, -d) && len(last.Extents) < journal.MaxExtents {
+				last.Extents = append(last.Extents, journal.Extent{Offset: base + c.Src - last.Src, Length: c.Length})
+				last.Length = span
+				continue
+			}
+		}
+		ops = append(ops, journal.Copy{Src: base + c.Src, Dst: base + c.Dst, Length: c.Length,
+			Extents: []journal.Extent{{Offset: 0, Length: c.Length}}})
+	}
+	if len(b.ops)+len(ops) > journal.MaxOps/2 {
+		return fmt.Errorf("relocation needs %d copies, more than the journal holds with the rest of the plan", len(ops))
+	}
+	for i := range ops {
+		o := &ops[i]
+		o.What = fmt.Sprintf("relocate %d bytes out of the cut-off tail (copy %d of %d)", o.Length, i+1, len(ops))
+		b.ops = append(b.ops, *o)
+		for _, e := range o.Extents {
+			b.ov.copy(o.Src+e.Offset, o.Dst+e.Offset, e.Length)
+		}
+	}
+	b.barrier(fmt.Sprintf("relocated %d bytes in %d copies", total, len(ops)))
 	return nil
 }
 

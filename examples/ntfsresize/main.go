@@ -1,17 +1,25 @@
-// Command ntfsresize shrinks or grows an NTFS volume in place without
-// moving data, using package recovery/ntfs, and prints every write it
-// makes.
+// Command ntfsresize shrinks or grows an NTFS volume in place, using package
+// recovery/ntfs, and prints every write it makes. A shrink moves the data
+// in the cut-off tail into free clusters before the new end first, unless
+// --no-relocate is given.
 //
 // Usage:
 //
-//	go run ./examples/ntfsresize [--dry-run] [--keep-clean] --size BYTES IMAGE[:OFFSET:LENGTH]
+//	go run ./examples/ntfsresize [--dry-run] [--keep-clean] [--no-relocate] --size BYTES IMAGE[:OFFSET:LENGTH]
 //
 // IMAGE is a whole-volume image, or a disk image with the partition given
-// by its byte OFFSET and LENGTH. BYTES is the new partition size: smaller
-// than LENGTH shrinks (every cluster past the new end must be free), larger
-// grows (the bytes after the partition become part of it, so make room in
-// the partition table first, or enlarge the image file). The partition
-// table itself is not changed.
+// by its byte OFFSET and LENGTH. BYTES is the new partition size, compared
+// with the volume's partition as its boot sector records it (the volume
+// plus its backup boot sector): smaller shrinks, larger grows (the bytes
+// after the volume become part of it, so make room in the partition table
+// first, or enlarge the image file: `truncate -s N vol.img` then
+// `--size N vol.img`). The partition table itself is not changed.
+//
+// A relocating shrink copies data first, flushes, then makes its metadata
+// writes. This example writes directly, without the journal the library's
+// Apply uses: a crash between the copies and the writes leaves the volume
+// as it was (the copies only fill free clusters), but one during the
+// writes can leave it half changed.
 //
 // Exit status: 0 success, 1 error, 2 usage, 3 refused (the reason is
 // printed).
@@ -36,6 +44,7 @@ var refusals = []error{
 	ntfs.ErrTailInUse, ntfs.ErrDirty, ntfs.ErrHibernated, ntfs.ErrLogFileNotClean,
 	ntfs.ErrVersion, ntfs.ErrBadClusters, ntfs.ErrAccounting, ntfs.ErrBitLocker,
 	ntfs.ErrBitLockerToGo, ntfs.ErrNoSpace, ntfs.ErrUnsupported, ntfs.ErrBadSize,
+	ntfs.ErrUnmovable, ntfs.ErrRecordFull,
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -43,9 +52,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	dry := fs.Bool("dry-run", false, "print the writes without making them")
 	keepClean := fs.Bool("keep-clean", false, "do not set the dirty flag (no chkdsk at next boot)")
+	noRelocate := fs.Bool("no-relocate", false, "refuse a shrink past the last used cluster instead of moving data")
 	size := fs.Int64("size", 0, "new partition size in bytes")
 	if err := fs.Parse(args); err != nil || fs.NArg() != 1 || *size <= 0 {
-		fmt.Fprintln(stderr, "usage: ntfsresize [--dry-run] [--keep-clean] --size BYTES IMAGE[:OFFSET:LENGTH]")
+		fmt.Fprintln(stderr, "usage: ntfsresize [--dry-run] [--keep-clean] [--no-relocate] --size BYTES IMAGE[:OFFSET:LENGTH]")
 		return 2
 	}
 	path, off, length, err := parseTarget(fs.Arg(0))
@@ -71,22 +81,34 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		length = fi.Size() - off
 	}
-	grow := *size > length
-	openLen := length
-	if grow {
-		openLen = *size // the new space must be readable
-	}
+	// Open as much as the new size needs: an enlarged image file, or the
+	// bytes after a partition given by OFFSET and LENGTH.
+	openLen := max(length, *size)
 	v, err := ntfs.Open(io.NewSectionReader(f, off, openLen), openLen)
 	if err != nil {
 		return fail(stderr, err)
 	}
+	bps := int64(v.Boot.BytesPerSector)
+	current := (int64(v.Boot.TotalSectors) + 1) * bps // the volume and its backup boot sector
+	if *size/bps == current/bps {
+		fmt.Fprintf(stderr, "ntfsresize: the volume already fills a %d-byte partition\n", current)
+		return 3
+	}
 	opts := ntfs.DefaultResizeOptions()
 	opts.SetDirty = !*keepClean
+	opts.Relocate = !*noRelocate
 	var ws []ntfs.Write
-	if grow {
+	var copies []ntfs.DataCopy
+	if *size > current {
 		ws, err = v.PlanGrow(*size, opts)
 	} else {
-		ws, err = v.PlanShrink(*size, opts)
+		var p *ntfs.ShrinkPlan
+		if p, err = v.PlanShrinkRelocating(*size, opts); err == nil {
+			ws, copies = p.Writes, p.Copies
+			if len(copies) > 0 {
+				fmt.Fprintf(stdout, "relocating %d bytes of %d files in %d copies\n", p.MovedBytes, p.MovedFiles, len(copies))
+			}
+		}
 	}
 	if err != nil {
 		return fail(stderr, err)
@@ -101,6 +123,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "dry run: nothing written")
 		return 0
 	}
+	if err := copyData(offsetRW{f, off}, copies); err != nil {
+		fmt.Fprintln(stderr, "ntfsresize:", err)
+		return 1
+	}
+	if len(copies) > 0 {
+		if err := f.Sync(); err != nil {
+			fmt.Fprintln(stderr, "ntfsresize:", err)
+			return 1
+		}
+	}
 	if err := ntfs.ApplyWrites(offsetRW{f, off}, ws); err != nil {
 		fmt.Fprintln(stderr, "ntfsresize:", err)
 		return 1
@@ -111,6 +143,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "resized the volume to a %d-byte partition\n", *size)
 	return 0
+}
+
+// copyData makes the relocation copies, 1 MiB at a time.
+func copyData(rw offsetRW, copies []ntfs.DataCopy) error {
+	buf := make([]byte, 1<<20)
+	for _, c := range copies {
+		for done := int64(0); done < c.Length; {
+			b := buf[:min(int64(len(buf)), c.Length-done)]
+			if _, err := rw.ReadAt(b, c.Src+done); err != nil {
+				return fmt.Errorf("reading %d bytes at %d: %w", len(b), c.Src+done, err)
+			}
+			if _, err := rw.WriteAt(b, c.Dst+done); err != nil {
+				return fmt.Errorf("writing %d bytes at %d: %w", len(b), c.Dst+done, err)
+			}
+			done += int64(len(b))
+		}
+	}
+	return nil
 }
 
 func fail(stderr io.Writer, err error) int {

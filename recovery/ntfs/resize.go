@@ -118,6 +118,10 @@ type ResizeOptions struct {
 	// it twice in the Write list); chkdsk, run because of the dirty flag,
 	// checks the volume anyway.
 	ResetLogFile bool
+	// Relocate lets PlanShrinkRelocating move data out of the cut-off
+	// tail instead of refusing (PlanShrink, which plans no copies,
+	// ignores it).
+	Relocate bool
 }
 
 // DefaultResizeOptions returns the recommended options: set the dirty
@@ -540,6 +544,11 @@ func (v *Volume) PlanShrink(newPartitionBytes int64, opts ResizeOptions) ([]Writ
 	if err != nil {
 		return nil, err
 	}
+	return v.rsShrink(s, g, newPartitionBytes, opts)
+}
+
+// rsShrink is PlanShrink after its preflight.
+func (v *Volume) rsShrink(s *rsState, g rsGeom, newPartitionBytes int64, opts ResizeOptions) ([]Write, error) {
 	// Only the cut-off tail of $Bitmap is read, in chunks; the new bitmap
 	// differs from the old one only in its last bytes, whose bits past the
 	// new end are set.

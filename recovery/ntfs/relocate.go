@@ -1,0 +1,955 @@
+package ntfs
+
+import (
+	"cmp"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// Errors of relocation. A *RelocateError unwraps to one of them and to
+// ErrTailInUse.
+var (
+	// ErrUnmovable means clusters past the new end belong to a file whose
+	// data this package does not move (see RelocateError.Files).
+	ErrUnmovable = errors.New("ntfs: clusters past the new end cannot be moved")
+	// ErrRecordFull means the runlist of a relocated attribute would no
+	// longer fit its MFT record.
+	ErrRecordFull = errors.New("ntfs: rewritten runlist does not fit its MFT record")
+)
+
+// UnmovableFile names an attribute whose clusters a relocation does not
+// move, and why.
+type UnmovableFile struct {
+	Record   uint64   // base MFT record number of the file
+	Path     string   // its path from the root ("" when it cannot be resolved)
+	Attr     AttrType // the attribute holding the clusters
+	AttrName string   // its name ("" for the unnamed one)
+	Reason   string   // why it is not moved
+	Err      error    // ErrUnsupported, or ErrRecordFull
+}
+
+// String renders the file as "record 40 (/a/b.txt) $DATA: compressed".
+func (f UnmovableFile) String() string {
+	attr := f.Attr.String()
+	if f.AttrName != "" {
+		attr += ":" + f.AttrName
+	}
+	name := ""
+	if f.Path != "" {
+		name = " (" + f.Path + ")"
+	}
+	return fmt.Sprintf("record %d%s %s: %s", f.Record, name, attr, f.Reason)
+}
+
+// maxReportedFiles bounds RelocateError.Files.
+const maxReportedFiles = 32
+
+// RelocateError reports a shrink that relocating data cannot make: a file
+// past the new end that is not moved (Err is ErrUnmovable), or too few
+// free clusters before the new end (ErrNoSpace).
+type RelocateError struct {
+	NewBytes     int64           // partition size asked for
+	MinBytes     int64           // smallest partition size a relocating shrink can reach
+	NeedClusters int64           // clusters in use past the new end
+	FreeClusters int64           // free clusters before the new end
+	Files        []UnmovableFile // the files refused (at most 32)
+	More         int             // refused files not listed in Files
+	Err          error           // ErrUnmovable or ErrNoSpace
+}
+
+func (e *RelocateError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "ntfs: cannot shrink to %d bytes", e.NewBytes)
+	if errors.Is(e.Err, ErrNoSpace) {
+		fmt.Fprintf(&b, ": %d clusters in use past the new end, %d free before it", e.NeedClusters, e.FreeClusters)
+	}
+	for i, f := range e.Files {
+		if i == 3 {
+			fmt.Fprintf(&b, "; and %d more", len(e.Files)-3+e.More)
+			break
+		}
+		sep := "; "
+		if i == 0 {
+			sep = ": cannot move "
+		}
+		b.WriteString(sep + f.String())
+	}
+	fmt.Fprintf(&b, "; the smallest size reachable by moving data is %d bytes", e.MinBytes)
+	return b.String()
+}
+
+// Unwrap returns Err and ErrTailInUse.
+func (e *RelocateError) Unwrap() []error { return []error{e.Err, ErrTailInUse} }
+
+// DataCopy is one copy a relocating shrink makes before its writes:
+// Length bytes from byte Src of the volume to byte Dst. Sources lie past
+// the new end, destinations in clusters free before it, so no copy
+// overlaps another's source or destination, or its own.
+type DataCopy struct {
+	Src, Dst, Length int64 // bytes from the start of the volume
+}
+
+// ShrinkPlan is what PlanShrinkRelocating returns: copies to make first,
+// then (after a flush) writes.
+type ShrinkPlan struct {
+	// Copies move data out of the cut-off tail into free clusters before
+	// the new end; they leave every byte the volume uses unchanged.
+	Copies []DataCopy
+	// Writes change the metadata: MFT records (and their $MFTMirr
+	// copies) with the new runlists, $Bitmap, and the shrink itself. Old
+	// holds the bytes the volume holds once the copies are made.
+	Writes []Write
+	// MovedFiles counts the files (MFT records) whose clusters move.
+	MovedFiles int
+	// MovedBytes is the sum of the copies' lengths.
+	MovedBytes int64
+}
+
+// PlanShrinkRelocating plans shrinking the volume to fit a partition of
+// newPartitionBytes bytes, as PlanShrink does, and, when opts.Relocate is
+// set, first moves every cluster in use past the new end into free
+// clusters before it. Without opts.Relocate, or when the tail is free, the
+// plan has no copies and its writes are PlanShrink's.
+//
+// What moves: the non-resident $DATA streams (unnamed and named, sparse
+// ones keeping their holes), $INDEX_ALLOCATION and $BITMAP attributes of
+// files and directories whose base record holds the whole attribute (no
+// $ATTRIBUTE_LIST). The rest is refused with a *RelocateError naming
+// each file: system files ($MFT, $LogFile, $Secure, ...), metadata files
+// under $Extend ($UsnJrnl, ...), compressed and encrypted attributes,
+// files with an attribute list, and attributes whose new runlist would not
+// fit their MFT record. The error's MinBytes is the smallest size a
+// relocating shrink can reach.
+//
+// The order of the plan is what keeps the volume safe: copies write only
+// free clusters, so until the writes begin the volume is unchanged; the
+// writes then switch runlists and $Bitmap to the copies. Run the writes
+// through a journal (their Old bytes are those after the copies).
+func (v *Volume) PlanShrinkRelocating(newPartitionBytes int64, opts ResizeOptions) (*ShrinkPlan, error) {
+	if !opts.Relocate {
+		ws, err := v.PlanShrink(newPartitionBytes, opts)
+		if err != nil {
+			return nil, err
+		}
+		return &ShrinkPlan{Writes: ws}, nil
+	}
+	g, err := v.rsNewGeometry(newPartitionBytes)
+	if err != nil {
+		return nil, err
+	}
+	if g.totalSectors >= int64(v.Boot.TotalSectors) || newPartitionBytes > v.size {
+		return nil, errf(ErrBadSize, "%d bytes is not smaller than the volume (%d sectors of %d bytes)", newPartitionBytes, v.Boot.TotalSectors, v.Boot.BytesPerSector)
+	}
+	s, err := v.rsPreflight(opts)
+	if err != nil {
+		return nil, err
+	}
+	st, err := v.bitmap()
+	if err != nil {
+		return nil, err
+	}
+	inUse, err := countSet(st, g.clusters, v.TotalClusters())
+	if err != nil {
+		return nil, err
+	}
+	if inUse == 0 {
+		ws, err := v.rsShrink(s, g, newPartitionBytes, opts)
+		if err != nil {
+			return nil, err
+		}
+		return &ShrinkPlan{Writes: ws}, nil
+	}
+	return v.relShrink(newPartitionBytes, g, opts)
+}
+
+// relShrink plans the relocation out of clusters g.clusters.. and the
+// shrink after it.
+func (v *Volume) relShrink(newPartitionBytes int64, g rsGeom, opts ResizeOptions) (*ShrinkPlan, error) {
+	end := g.clusters
+	cs := v.clusterSize
+	used, err := v.relUsed()
+	if err != nil {
+		return nil, err
+	}
+	sc, err := v.relScan(end)
+	if err != nil {
+		return nil, err
+	}
+	var totalUsed, usedBelow int64
+	for _, e := range used {
+		totalUsed += e.n
+		usedBelow += max(0, min(e.lcn+e.n, end)-e.lcn)
+	}
+	refuse := func(sentinel error, need, free int64) error {
+		c := max(sc.fixedEnd, totalUsed, 16)
+		return &RelocateError{NewBytes: newPartitionBytes, MinBytes: (c + 1) * cs, NeedClusters: need, FreeClusters: free,
+			Files: sc.refused, More: sc.more, Err: sentinel}
+	}
+	var need int64
+	for _, p := range sc.pieces {
+		need += p.n
+	}
+	if len(sc.refused) > 0 {
+		return nil, refuse(ErrUnmovable, need, end-usedBelow)
+	}
+	if need > end-usedBelow {
+		return nil, refuse(ErrNoSpace, need, end-usedBelow)
+	}
+	free := newRelFree(relGaps(used, end))
+	moves, err := relPlace(sc.pieces, free)
+	if err != nil {
+		return nil, err
+	}
+	// The dirty flag first (an interrupted change then still gets chkdsk),
+	// then the records and $Bitmap, planned on the volume as it is.
+	p := &rsPlan{v: v}
+	if opts.SetDirty {
+		if err := v.rsSetDirty(p); err != nil {
+			return nil, err
+		}
+	}
+	if err := v.relRecords(p, sc, moves, end); err != nil {
+		return nil, err
+	}
+	if len(sc.refused) > 0 { // records that do not fit
+		return nil, refuse(ErrUnmovable, need, end-usedBelow)
+	}
+	if err := v.relBitmap(p, used, moves, end); err != nil {
+		return nil, err
+	}
+	plan := &ShrinkPlan{MovedFiles: sc.records}
+	for _, m := range moves {
+		plan.Copies = append(plan.Copies, DataCopy{Src: m.src * cs, Dst: m.dst * cs, Length: m.n * cs})
+		plan.MovedBytes += m.n * cs
+	}
+	slices.SortFunc(plan.Copies, func(a, b DataCopy) int { return cmp.Compare(a.Dst, b.Dst) })
+	// The shrink is planned on the volume as the relocation leaves it; its
+	// own preflight checks the relocated accounting once more.
+	base := v.r.r
+	after := newRelView(base, plan.Copies, p.ws)
+	v2, err := Open(after, v.size)
+	if err != nil {
+		return nil, fmt.Errorf("ntfs: internal error: relocated volume: %w", err)
+	}
+	o2 := opts
+	o2.Relocate = false
+	o2.AllowDirty = opts.AllowDirty || opts.SetDirty
+	ws, err := v2.PlanShrink(newPartitionBytes, o2)
+	if err != nil {
+		return nil, fmt.Errorf("ntfs: internal error: shrink after relocation: %w", err)
+	}
+	seq := append(p.ws, ws...)
+	plan.Writes, err = relMerge(newRelView(base, plan.Copies, nil), newRelView(base, plan.Copies, seq), seq)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkWrites(plan.Writes); err != nil {
+		return nil, fmt.Errorf("ntfs: internal error: %w", err)
+	}
+	return plan, nil
+}
+
+// relExtent is a run of clusters.
+type relExtent struct{ lcn, n int64 }
+
+// maxRelExtents bounds the used runs a relocation holds in memory (16
+// bytes each).
+const maxRelExtents = 1 << 23
+
+// relUsed lists the runs of clusters $Bitmap marks in use.
+func (v *Volume) relUsed() ([]relExtent, error) {
+	var used []relExtent
+	err := v.UsedRuns(func(first, count int64) error {
+		if len(used) >= maxRelExtents {
+			return errf(ErrUnsupported, "more than %d runs of used clusters", maxRelExtents)
+		}
+		used = append(used, relExtent{first, count})
+		return nil
+	})
+	return used, err
+}
+
+// relGaps returns the free runs before cluster end, given the used runs
+// in cluster order.
+func relGaps(used []relExtent, end int64) []relExtent {
+	var out []relExtent
+	c := int64(0)
+	for _, u := range used {
+		if u.lcn >= end {
+			break
+		}
+		if u.lcn > c {
+			out = append(out, relExtent{c, u.lcn - c})
+		}
+		c = u.lcn + u.n
+	}
+	if c < end {
+		out = append(out, relExtent{c, end - c})
+	}
+	return out
+}
+
+// relAttr identifies an attribute to relocate.
+type relAttr struct {
+	rec      uint64
+	typ      AttrType
+	name     string
+	instance uint16
+	last     int64 // one past its last cluster
+}
+
+// relPiece is the part of a run past the new end: n clusters from lcn,
+// owned by attrs[owner].
+type relPiece struct {
+	lcn, n int64
+	owner  int
+}
+
+// relScanResult is what relScan learns from the MFT.
+type relScanResult struct {
+	attrs    []relAttr
+	pieces   []relPiece
+	records  int             // distinct records in attrs
+	refused  []UnmovableFile // at most maxReportedFiles
+	more     int             // refused beyond those
+	fixedEnd int64           // one past the last cluster of any attribute that does not move
+	extend   map[uint64]bool // records known to lie (or not) under $Extend
+}
+
+func (s *relScanResult) refuse(f UnmovableFile) {
+	if len(s.refused) < maxReportedFiles {
+		s.refused = append(s.refused, f)
+	} else {
+		s.more++
+	}
+}
+
+// relScan reads every in-use MFT record, sorts its non-resident
+// attributes into those that move and those that do not, and collects
+// the pieces of the movable ones past cluster end.
+func (v *Volume) relScan(end int64) (*relScanResult, error) {
+	tc := v.TotalClusters()
+	s := &relScanResult{extend: map[uint64]bool{RecordExtend: true, RecordRoot: false}}
+	chunk := make([]byte, max(v.recordSize, (1<<20)/v.recordSize*v.recordSize))
+	total := int64(v.mftRecords) * v.recordSize
+	for off := int64(0); off < total; off += int64(len(chunk)) {
+		b := chunk[:min(int64(len(chunk)), total-off)]
+		if err := readFull(v.mft, b, off); err != nil {
+			return nil, err
+		}
+		for ro := int64(0); ro+v.recordSize <= int64(len(b)); ro += v.recordSize {
+			raw := b[ro : ro+v.recordSize]
+			if string(raw[:4]) != "FILE" || binary.LittleEndian.Uint16(raw[offRecFlags:])&recordFlagInUse == 0 {
+				continue
+			}
+			n := uint64((off + ro) / v.recordSize)
+			rec, err := parseRecordInPlace(raw, n)
+			if err != nil {
+				return nil, err
+			}
+			counted := false
+			for i := range rec.Attributes {
+				a := &rec.Attributes[i]
+				if !a.NonResident {
+					continue
+				}
+				last, inTail := int64(-1), false
+				for _, r := range a.Runs {
+					if r.Sparse {
+						continue
+					}
+					if r.LCN+r.Length > tc {
+						return nil, &RecordError{Record: n, Offset: a.Offset, Err: errf(ErrOutOfRange, "%v run %v ends past cluster %d", a.Type, r, tc)}
+					}
+					last = max(last, r.LCN+r.Length)
+					inTail = inTail || r.LCN+r.Length > end
+				}
+				if last < 0 {
+					continue
+				}
+				reason := relUnmovable(rec, a)
+				if reason == "" && inTail && a.Type == AttrData && v.relUnderExtend(s, rec) {
+					reason = "a metadata file under $Extend ($UsnJrnl, transaction logs, ...)"
+				}
+				if reason != "" {
+					s.fixedEnd = max(s.fixedEnd, last)
+					if inTail {
+						base := n
+						if rec.BaseRecord != 0 {
+							base = rec.BaseRecord.Record()
+						}
+						s.refuse(UnmovableFile{Record: base, Path: v.relPath(base), Attr: a.Type, AttrName: a.Name, Reason: reason, Err: ErrUnsupported})
+					}
+					continue
+				}
+				if !inTail {
+					continue
+				}
+				if !counted {
+					s.records++
+					counted = true
+				}
+				idx := len(s.attrs)
+				s.attrs = append(s.attrs, relAttr{rec: n, typ: a.Type, name: a.Name, instance: a.Instance, last: last})
+				for _, r := range a.Runs {
+					if lo, hi := max(r.LCN, end), r.LCN+r.Length; !r.Sparse && lo < hi {
+						s.pieces = append(s.pieces, relPiece{lcn: lo, n: hi - lo, owner: idx})
+					}
+				}
+			}
+		}
+	}
+	return s, nil
+}
+
+// relUnmovable returns why attribute a of rec does not move, or "".
+func relUnmovable(rec *Record, a *Attribute) string {
+	n := rec.Number
+	dirIndex := a.Type == AttrIndexAllocation || a.Type == AttrBitmap
+	switch {
+	case rec.BaseRecord != 0:
+		return "held in an extension record (the file has an $ATTRIBUTE_LIST)"
+	case n == RecordMFT:
+		return "the $MFT itself"
+	case n == RecordLogFile:
+		return "$LogFile"
+	case (n == RecordRoot || n == RecordExtend) && dirIndex:
+		// The root and $Extend directories' indexes move like any other.
+	case n < 16:
+		return "a system file"
+	case rec.Find(AttrAttributeList, "") != nil:
+		return "the file has an $ATTRIBUTE_LIST"
+	case a.Type != AttrData && !dirIndex:
+		return a.Type.String() + " attributes are not relocated yet"
+	case a.Flags&AttrFlagCompressed != 0:
+		return "compressed"
+	case a.Flags&AttrFlagEncrypted != 0:
+		return "encrypted"
+	case a.LowestVCN != 0:
+		return "an attribute extent not starting at VCN 0"
+	}
+	return ""
+}
+
+// relUnderExtend reports whether rec lies in the $Extend tree, following
+// $FILE_NAME parents (at most 64 levels; answers are cached per record).
+func (v *Volume) relUnderExtend(s *relScanResult, rec *Record) bool {
+	var chain []uint64
+	cur := rec
+	for depth := 0; depth < 64 && cur != nil; depth++ {
+		if ans, ok := s.extend[cur.Number]; ok {
+			for _, c := range chain {
+				s.extend[c] = ans
+			}
+			return ans
+		}
+		chain = append(chain, cur.Number)
+		parent, _, ok := relFileName(cur)
+		if !ok {
+			break
+		}
+		if ans, ok := s.extend[parent]; ok {
+			for _, c := range chain {
+				s.extend[c] = ans
+			}
+			return ans
+		}
+		next, err := v.ReadRecord(parent)
+		if err != nil {
+			break
+		}
+		cur = next
+	}
+	for _, c := range chain {
+		s.extend[c] = false
+	}
+	return false
+}
+
+// relFileName returns the parent record and name of rec's $FILE_NAME,
+// preferring a long (Win32 or POSIX) name to a DOS 8.3 one.
+func relFileName(rec *Record) (parent uint64, name string, ok bool) {
+	for _, a := range rec.Attributes {
+		if a.Type != AttrFileName || a.NonResident || len(a.Value) < offFNName {
+			continue
+		}
+		l := int(a.Value[offFNNameLength])
+		if offFNName+2*l > len(a.Value) {
+			continue
+		}
+		p := FileRef(binary.LittleEndian.Uint64(a.Value[offFNParent:])).Record()
+		nm := decodeUTF16(a.Value[offFNName : offFNName+2*l])
+		if !ok || a.Value[offFNNamespace] != 2 {
+			parent, name, ok = p, nm, true
+		}
+		if a.Value[offFNNamespace] != 2 {
+			break
+		}
+	}
+	return parent, name, ok
+}
+
+// relPath resolves the path of record n from its $FILE_NAME parents, or
+// returns "" (at most 256 levels).
+func (v *Volume) relPath(n uint64) string {
+	var parts []string
+	for depth := 0; depth < 256; depth++ {
+		if n == RecordRoot {
+			slices.Reverse(parts)
+			return "/" + strings.Join(parts, "/")
+		}
+		rec, err := v.ReadRecord(n)
+		if err != nil {
+			return ""
+		}
+		parent, name, ok := relFileName(rec)
+		if !ok {
+			return ""
+		}
+		parts = append(parts, name)
+		n = parent
+	}
+	return ""
+}
+
+// relMove is a relocation of n clusters from src to dst.
+type relMove struct{ src, dst, n int64 }
+
+// relFree is a best-fit allocator over free runs: holes grouped by
+// length, the distinct lengths kept sorted.
+type relFree struct {
+	lens  []int64           // distinct hole lengths, ascending
+	holes map[int64][]int64 // length -> hole starts
+	total int64
+}
+
+func newRelFree(gaps []relExtent) *relFree {
+	f := &relFree{holes: map[int64][]int64{}}
+	for i := len(gaps) - 1; i >= 0; i-- { // popped lowest start first
+		f.add(gaps[i].lcn, gaps[i].n)
+	}
+	return f
+}
+
+func (f *relFree) add(lcn, n int64) {
+	if n <= 0 {
+		return
+	}
+	if _, ok := f.holes[n]; !ok {
+		i, _ := slices.BinarySearch(f.lens, n)
+		f.lens = slices.Insert(f.lens, i, n)
+	}
+	f.holes[n] = append(f.holes[n], lcn)
+	f.total += n
+}
+
+// pop removes a hole of length lens[i] and returns its start.
+func (f *relFree) pop(i int) (lcn, n int64) {
+	n = f.lens[i]
+	h := f.holes[n]
+	lcn = h[len(h)-1]
+	if len(h) == 1 {
+		delete(f.holes, n)
+		f.lens = slices.Delete(f.lens, i, i+1)
+	} else {
+		f.holes[n] = h[:len(h)-1]
+	}
+	f.total -= n
+	return lcn, n
+}
+
+// take allocates n contiguous clusters from the smallest hole that holds
+// them; ok is false when none does.
+func (f *relFree) take(n int64) (lcn int64, ok bool) {
+	i, _ := slices.BinarySearch(f.lens, n)
+	if i == len(f.lens) {
+		return 0, false
+	}
+	lcn, l := f.pop(i)
+	f.add(lcn+n, l-n)
+	return lcn, true
+}
+
+// relPlace chooses destinations for the pieces past the new end.
+//
+// Why best fit: the pieces are grouped into units, runs of clusters that
+// are contiguous past the end (a file's run, or files written one after
+// another), and the largest units are placed first, each into the
+// smallest free hole that holds it whole. A unit placed whole keeps every
+// file in it exactly as contiguous as it was, and costs one copy; the
+// smallest hole that fits leaves the large holes for the large units
+// still to come, so the fewest units have to be split. A unit no hole
+// holds is broken into its pieces, each placed the same way; only a piece
+// larger than every hole is split, over the largest holes first, which
+// gives it the fewest fragments. Fewer fragments keep runlists short (so
+// they still fit their MFT records) and the copy list small.
+func relPlace(pieces []relPiece, free *relFree) ([]relMove, error) {
+	ps := slices.Clone(pieces)
+	slices.SortFunc(ps, func(a, b relPiece) int { return cmp.Compare(a.lcn, b.lcn) })
+	type unit struct{ lo, hi int } // ps[lo:hi]
+	var units []unit
+	var size []int64
+	for i := 0; i < len(ps); {
+		j, n := i+1, ps[i].n
+		for j < len(ps) && ps[j-1].lcn+ps[j-1].n == ps[j].lcn {
+			n += ps[j].n
+			j++
+		}
+		units = append(units, unit{i, j})
+		size = append(size, n)
+		i = j
+	}
+	order := make([]int, len(units))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return size[order[a]] > size[order[b]] })
+	var moves []relMove
+	for _, u := range order {
+		lo, hi := units[u].lo, units[u].hi
+		if dst, ok := free.take(size[u]); ok {
+			moves = append(moves, relMove{src: ps[lo].lcn, dst: dst, n: size[u]})
+			continue
+		}
+		for _, p := range ps[lo:hi] {
+			if dst, ok := free.take(p.n); ok {
+				moves = append(moves, relMove{src: p.lcn, dst: dst, n: p.n})
+				continue
+			}
+			for src, rem := p.lcn, p.n; rem > 0; {
+				if len(free.lens) == 0 {
+					return nil, errf(ErrNoSpace, "no free clusters left for %d clusters at %d", rem, src)
+				}
+				dst, l := free.pop(len(free.lens) - 1)
+				k := min(rem, l)
+				moves = append(moves, relMove{src: src, dst: dst, n: k})
+				free.add(dst+k, l-k)
+				src, rem = src+k, rem-k
+			}
+		}
+	}
+	slices.SortFunc(moves, func(a, b relMove) int { return cmp.Compare(a.src, b.src) })
+	return moves, nil
+}
+
+// relRemap rewrites a runlist: clusters at or past end are mapped through
+// moves (sorted by source); the rest, holes included, stay. Runs that
+// become contiguous are joined.
+func relRemap(runs []Run, end int64, moves []relMove) ([]Run, error) {
+	var out []Run
+	emit := func(r Run) {
+		if n := len(out); n > 0 {
+			p := &out[n-1]
+			if p.Sparse == r.Sparse && (r.Sparse || p.LCN+p.Length == r.LCN) {
+				p.Length += r.Length
+				return
+			}
+		}
+		out = append(out, Run{VCN: r.VCN, LCN: r.LCN, Length: r.Length, Sparse: r.Sparse})
+	}
+	for _, r := range runs {
+		if r.Sparse || r.LCN+r.Length <= end {
+			emit(r)
+			continue
+		}
+		vcn, lcn, n := r.VCN, r.LCN, r.Length
+		if lcn < end {
+			k := end - lcn
+			emit(Run{VCN: vcn, LCN: lcn, Length: k})
+			vcn, lcn, n = vcn+k, lcn+k, n-k
+		}
+		for n > 0 {
+			i := sort.Search(len(moves), func(i int) bool { return moves[i].src+moves[i].n > lcn })
+			if i == len(moves) || moves[i].src > lcn {
+				return nil, fmt.Errorf("ntfs: internal error: cluster %d has no destination", lcn)
+			}
+			m := moves[i]
+			k := min(n, m.src+m.n-lcn)
+			emit(Run{VCN: vcn, LCN: m.dst + lcn - m.src, Length: k})
+			vcn, lcn, n = vcn+k, lcn+k, n-k
+		}
+	}
+	return out, nil
+}
+
+// relRecords plans the new runlists, one record write per record.
+// Attributes whose runlist no longer fits are refused in sc.
+func (v *Volume) relRecords(p *rsPlan, sc *relScanResult, moves []relMove, end int64) error {
+	for i := 0; i < len(sc.attrs); {
+		j := i + 1
+		for j < len(sc.attrs) && sc.attrs[j].rec == sc.attrs[i].rec {
+			j++
+		}
+		n := sc.attrs[i].rec
+		rec, err := v.ReadRecord(n)
+		if err != nil {
+			return err
+		}
+		var what []string
+		full := false
+		for _, ra := range sc.attrs[i:j] {
+			a := relFind(rec, ra)
+			if a == nil {
+				return fmt.Errorf("ntfs: internal error: record %d lost %v %q", n, ra.typ, ra.name)
+			}
+			runs, err := relRemap(a.Runs, end, moves)
+			if err != nil {
+				return err
+			}
+			compressed := a.CompressedSize
+			hasCompressed := a.Flags&(AttrFlagCompressed|AttrFlagSparse) != 0 && a.RunsOffset >= attrNonResidentHdrSize+8
+			off := a.Offset
+			if err := rsSetNonResident(rec, a, runs, a.AllocatedSize, a.DataSize, a.InitializedSize, v.clusterSize); err != nil {
+				if errors.Is(err, ErrNoSpace) {
+					sc.fixedEnd = max(sc.fixedEnd, ra.last)
+					sc.refuse(UnmovableFile{Record: n, Path: v.relPath(n), Attr: ra.typ, AttrName: ra.name,
+						Reason: fmt.Sprintf("its new runlist of %d runs does not fit the MFT record", len(runs)), Err: ErrRecordFull})
+					full = true
+					break
+				}
+				return err
+			}
+			if hasCompressed { // keep the stored value, whatever its writer put there
+				binary.LittleEndian.PutUint64(rec.Raw[off+offAttrCompressedSize:], uint64(compressed))
+			}
+			if rec, err = rsReparse(rec); err != nil {
+				return fmt.Errorf("ntfs: internal error: relocated record %d: %w", n, err)
+			}
+			nm := ra.typ.String()
+			if ra.name != "" {
+				nm += ":" + ra.name
+			}
+			what = append(what, nm)
+		}
+		if !full {
+			if err := p.record(rec, "relocated "+strings.Join(what, ", ")); err != nil {
+				return err
+			}
+		}
+		i = j
+	}
+	return nil
+}
+
+// relFind finds the attribute ra in rec.
+func relFind(rec *Record, ra relAttr) *Attribute {
+	for i := range rec.Attributes {
+		a := &rec.Attributes[i]
+		if a.Type == ra.typ && a.Name == ra.name && a.Instance == ra.instance && a.NonResident {
+			return a
+		}
+	}
+	return nil
+}
+
+// relBitmap plans the $Bitmap changes: destinations marked in use, and
+// every cluster past the new end marked free (the moved sources, and
+// clusters marked in use that no record maps, which chkdsk would free).
+func (v *Volume) relBitmap(p *rsPlan, used []relExtent, moves []relMove, end int64) error {
+	st, err := v.bitmap()
+	if err != nil {
+		return err
+	}
+	type bitOp struct {
+		lcn, n int64
+		set    bool
+	}
+	var ops []bitOp
+	for _, m := range moves {
+		ops = append(ops, bitOp{m.dst, m.n, true})
+	}
+	for _, u := range used {
+		if lo, hi := max(u.lcn, end), u.lcn+u.n; lo < hi {
+			ops = append(ops, bitOp{lo, hi - lo, false})
+		}
+	}
+	slices.SortFunc(ops, func(a, b bitOp) int { return cmp.Compare(a.lcn, b.lcn) })
+	// Byte ranges of $Bitmap to rewrite: each op's bytes, joined when
+	// close, cut into pieces of at most relChunk bytes.
+	var ranges [][2]int64
+	for _, o := range ops {
+		lo, hi := o.lcn>>3, (o.lcn+o.n+7)>>3
+		if n := len(ranges); n > 0 && lo <= ranges[n-1][1]+relGap {
+			ranges[n-1][1] = max(ranges[n-1][1], hi)
+			continue
+		}
+		ranges = append(ranges, [2]int64{lo, hi})
+	}
+	k := 0
+	for _, rg := range ranges {
+		for lo := rg[0]; lo < rg[1]; lo += relChunk {
+			hi := min(rg[1], lo+relChunk)
+			buf := make([]byte, hi-lo)
+			if err := readFull(st, buf, lo); err != nil {
+				return err
+			}
+			for k > 0 && ops[k-1].lcn+ops[k-1].n > lo*8 {
+				k-- // an op may span chunks
+			}
+			for ; k < len(ops) && ops[k].lcn < hi*8; k++ {
+				o := ops[k]
+				a, b := max(o.lcn, lo*8), min(o.lcn+o.n, hi*8)
+				relSetBits(buf, a-lo*8, b-lo*8, o.set)
+			}
+			ext, err := st.extents(lo, hi-lo)
+			if err != nil {
+				return err
+			}
+			if err := p.extents(ext, buf, "$Bitmap: relocated clusters"); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Sizes of the writes a relocation plans: gaps up to relGap bytes between
+// changed regions are rewritten unchanged rather than starting another
+// write, and no write is longer than relChunk bytes.
+const (
+	relGap   = 4096
+	relChunk = 1 << 20
+)
+
+// relSetBits sets or clears bits [a, b) of buf, whole bytes at a time
+// where it can.
+func relSetBits(buf []byte, a, b int64, set bool) {
+	for a < b && a&7 != 0 {
+		relBit(buf, a, set)
+		a++
+	}
+	for ; a+8 <= b; a += 8 {
+		if set {
+			buf[a>>3] = 0xff
+		} else {
+			buf[a>>3] = 0
+		}
+	}
+	for ; a < b; a++ {
+		relBit(buf, a, set)
+	}
+}
+
+func relBit(buf []byte, c int64, set bool) {
+	if set {
+		setBit(buf, c)
+	} else {
+		clearBit(buf, c)
+	}
+}
+
+// relView reads a volume as it will be after copies (sorted by
+// destination, never overlapping) and then writes (in order).
+type relView struct {
+	base   io.ReaderAt
+	copies []DataCopy
+	writes []Write
+	byOff  []int // indices of writes sorted by offset
+	maxLen int64
+}
+
+func newRelView(base io.ReaderAt, copies []DataCopy, writes []Write) *relView {
+	o := &relView{base: base, copies: copies, writes: writes}
+	o.byOff = make([]int, len(writes))
+	for i, w := range writes {
+		o.byOff[i] = i
+		o.maxLen = max(o.maxLen, int64(len(w.New)))
+	}
+	sort.SliceStable(o.byOff, func(a, b int) bool { return writes[o.byOff[a]].Offset < writes[o.byOff[b]].Offset })
+	return o
+}
+
+// ReadAt implements io.ReaderAt.
+func (o *relView) ReadAt(p []byte, off int64) (int, error) {
+	n, err := o.base.ReadAt(p, off)
+	if n < len(p) {
+		if err == nil {
+			err = io.ErrUnexpectedEOF
+		}
+		return n, err
+	}
+	end := off + int64(len(p))
+	i := sort.Search(len(o.copies), func(i int) bool { return o.copies[i].Dst+o.copies[i].Length > off })
+	for ; i < len(o.copies) && o.copies[i].Dst < end; i++ {
+		c := o.copies[i]
+		lo, hi := max(off, c.Dst), min(end, c.Dst+c.Length)
+		if err := readFull(o.base, p[lo-off:hi-off], c.Src+lo-c.Dst); err != nil {
+			return 0, err
+		}
+	}
+	j := sort.Search(len(o.byOff), func(j int) bool { return o.writes[o.byOff[j]].Offset >= off-o.maxLen })
+	var hit []int
+	for ; j < len(o.byOff) && o.writes[o.byOff[j]].Offset < end; j++ {
+		hit = append(hit, o.byOff[j])
+	}
+	slices.Sort(hit)
+	for _, k := range hit {
+		w := o.writes[k]
+		lo, hi := max(off, w.Offset), min(end, w.Offset+int64(len(w.New)))
+		if lo < hi {
+			copy(p[lo-off:hi-off], w.New[lo-w.Offset:hi-w.Offset])
+		}
+	}
+	return len(p), nil
+}
+
+// relMerge turns a sequence of writes, each planned on the volume as the
+// ones before it leave it, into one list of non-overlapping writes whose
+// Old bytes come from before (the volume after the copies) and New bytes
+// from after (after every write of seq). Regions closer than relGap are
+// joined (up to relChunk bytes); the list keeps the order in which seq
+// first touches each region.
+func relMerge(before, after io.ReaderAt, seq []Write) ([]Write, error) {
+	type span struct {
+		lo, hi int64
+		first  int
+		what   []string
+	}
+	idx := make([]int, len(seq))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return seq[idx[a]].Offset < seq[idx[b]].Offset })
+	var spans []span
+	for _, i := range idx {
+		w := seq[i]
+		lo, hi := w.Offset, w.Offset+int64(len(w.New))
+		if n := len(spans); n > 0 && lo <= spans[n-1].hi+relGap && max(hi, spans[n-1].hi)-spans[n-1].lo <= relChunk {
+			s := &spans[n-1]
+			s.hi = max(s.hi, hi)
+			s.first = min(s.first, i)
+			if len(s.what) < 3 && !slices.Contains(s.what, w.What) {
+				s.what = append(s.what, w.What)
+			}
+			continue
+		} else if n > 0 && lo < spans[n-1].hi {
+			s := &spans[n-1] // overlapping but too long to join: extend anyway
+			s.hi = max(s.hi, hi)
+			s.first = min(s.first, i)
+			continue
+		}
+		spans = append(spans, span{lo: lo, hi: hi, first: i, what: []string{w.What}})
+	}
+	slices.SortStableFunc(spans, func(a, b span) int { return cmp.Compare(a.first, b.first) })
+	var out []Write
+	for _, s := range spans {
+		old := make([]byte, s.hi-s.lo)
+		neu := make([]byte, s.hi-s.lo)
+		if err := readFull(before, old, s.lo); err != nil {
+			return nil, err
+		}
+		if err := readFull(after, neu, s.lo); err != nil {
+			return nil, err
+		}
+		if string(old) == string(neu) {
+			continue
+		}
+		out = append(out, Write{Offset: s.lo, Old: old, New: neu, What: strings.Join(s.what, "; ")})
+	}
+	return out, nil
+}
