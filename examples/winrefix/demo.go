@@ -19,8 +19,9 @@ import (
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
 	fs := newFlags("demo", stderr)
 	keep := fs.Bool("keep", false, "keep the fixed image (its path is printed) instead of removing it")
+	quiet := fs.Bool("q", false, "print no progress")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: winrefix demo [--keep]")
+		fmt.Fprintln(stderr, usageLines["demo"])
 		fs.PrintDefaults()
 	}
 	operands, err := parseFlags(fs, args)
@@ -63,10 +64,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 	fmt.Fprintln(stdout, "== 3. Apply, behind a journal")
 	journalPath := filepath.Join(filepath.Dir(path), "demo.winrepart-journal")
 	start := time.Now()
-	res, err := winrepart.Apply(ctx, dev, p, winrepart.ApplyOptions{JournalPath: journalPath, Progress: progressPrinter(stderr)})
-	if isTerminal(stderr) {
-		fmt.Fprintln(stderr)
-	}
+	prog := newProgress(stderr, *quiet)
+	res, err := winrepart.Apply(ctx, dev, p, winrepart.ApplyOptions{JournalPath: journalPath, Progress: prog.Func()})
+	prog.Done()
 	if err != nil {
 		return exitFailed, err
 	}

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 
@@ -67,7 +68,10 @@ type planFlags struct {
 	size       sizeFlag
 	allowDirty bool
 	sectorSize int
-	verbose    bool // apply -v: log steps to stderr
+	verbose    bool    // apply -v: log steps to stderr
+	quiet      bool    // apply -q: no progress
+	planFile   string  // apply --plan: a saved plan
+	report     *report // apply --json: the report being filled in
 }
 
 func (pf *planFlags) register(fs *flag.FlagSet) {
@@ -86,6 +90,30 @@ func (pf *planFlags) check() error {
 		return usagef("--sector-size must be 512 or 4096")
 	}
 	return nil
+}
+
+// planFor returns the plan for the disk inspected as l: the saved plan of
+// --plan, whose preconditions must hold on l, or a new one.
+func (pf *planFlags) planFor(l *recovery.Layout) (*planner.Plan, error) {
+	if pf.planFile == "" {
+		return planner.New(l, pf.options()), nil
+	}
+	f, err := os.Open(pf.planFile)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	p, err := planner.ReadJSON(f)
+	if err != nil {
+		return nil, fmt.Errorf("reading the saved plan %s: %w", pf.planFile, err)
+	}
+	if p.Refused {
+		return p, nil
+	}
+	if err := p.Check(l); err != nil {
+		return nil, fmt.Errorf("the saved plan %s no longer fits the disk: %w", pf.planFile, err)
+	}
+	return p, nil
 }
 
 // parse parses args with fs and checks the shared flags.
