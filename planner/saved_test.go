@@ -135,3 +135,13 @@ func FuzzReadJSON(f *testing.F) {
 		_ = p.DiskpartScript()
 	})
 }
+
+// TestWindowsSideTexts keeps the texts that go into script comments free
+// of what safeText would blank out.
+func TestWindowsSideTexts(t *testing.T) {
+	for c, how := range windowsSide {
+		if safeText(how) != how {
+			t.Errorf("%s: %q loses characters in a script", c, how)
+		}
+	}
+}
