@@ -145,3 +145,18 @@ func TestWindowsSideTexts(t *testing.T) {
 		}
 	}
 }
+
+// TestMessagesNameNoCLI: reasons speak of operations, never of the
+// command-line tool or its flags (a vendor's UI shows them).
+func TestMessagesNameNoCLI(t *testing.T) {
+	for _, c := range planCases() {
+		p := New(c.tl.build(), c.opts)
+		for _, r := range p.Reasons {
+			for _, s := range []string{r.Message, r.Suggestion} {
+				if strings.Contains(s, "winrefix") || strings.Contains(s, "--allow-dirty") || strings.Contains(s, "--min-free") || strings.Contains(s, "--size") {
+					t.Errorf("%s: %s names the command-line tool: %q", c.name, r.Code, s)
+				}
+			}
+		}
+	}
+}

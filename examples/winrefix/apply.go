@@ -69,7 +69,7 @@ func applyPath(ctx context.Context, path, journalPath string, pf planFlags, yes 
 		return exitRefused, err
 	}
 	pf.report.plan(p)
-	fmt.Fprint(stdout, p.String())
+	fmt.Fprint(stdout, withCLI(p.String()))
 	if p.Refused {
 		return exitRefused, nil
 	}
@@ -108,7 +108,7 @@ func applyPath(ctx context.Context, path, journalPath string, pf planFlags, yes 
 	}
 	fmt.Fprintf(stdout, "Applied %d journaled operations: %s of metadata written, %s of data moved.\n",
 		res.Ops, recovery.FormatBytes(res.BytesWritten), recovery.FormatBytes(res.BytesCopied))
-	fmt.Fprintf(stdout, "Verified: the disk matches the plan.\n\nAfter:\n%s", res.After)
+	fmt.Fprintf(stdout, "Verified: the disk matches the plan.\n\nAfter:\n%s", withCLI(res.After.String()))
 	if err := os.Remove(journalPath); err != nil {
 		fmt.Fprintf(stderr, "winrefix: warning: removing the completed journal: %v\n", err)
 	}

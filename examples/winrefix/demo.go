@@ -52,11 +52,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 	if err != nil {
 		return exitFailed, err
 	}
-	fmt.Fprintln(stdout, before)
+	fmt.Fprintln(stdout, withCLI(before.String()))
 
 	fmt.Fprintln(stdout, "== 2. Plan")
 	p := planner.New(before, planner.Options{})
-	fmt.Fprintln(stdout, p)
+	fmt.Fprintln(stdout, withCLI(p.String()))
 	if p.Refused {
 		return exitRefused, nil
 	}
@@ -75,7 +75,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 	os.Remove(journalPath)
 
 	fmt.Fprintln(stdout, "== 4. Verify: inspect again and compare with the plan")
-	fmt.Fprintln(stdout, res.After)
+	fmt.Fprintln(stdout, withCLI(res.After.String()))
 	fmt.Fprintf(stdout, "The disk matches the plan. WinRE: %s free of %s required.\n",
 		recovery.FormatBytes(res.After.WinRE.FreeBytes), recovery.FormatBytes(res.After.WinRE.RequiredFreeBytes))
 	if *keep {

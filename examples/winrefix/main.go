@@ -4,10 +4,10 @@
 //
 // Usage:
 //
-//	winrefix [demo [-q] [--keep]]
+//	winrefix demo    [-q] [--keep]
 //	winrefix inspect [--json] [--sector-size N] [--table-only] [PATH]
 //	winrefix plan    [--json] [--min-free SIZE] [--size SIZE] [--allow-dirty] [--sector-size N] [PATH]
-//	winrefix script  [--format powershell|diskpart|intune] [--min-free SIZE] [--size SIZE] [--allow-dirty] [--sector-size N] [PATH]
+//	winrefix script  [--format powershell|diskpart|intune] [--out DIR] [--min-free SIZE] [--size SIZE] [--allow-dirty] [--sector-size N] [PATH]
 //	winrefix apply   [--yes] [--json] [-q] [-v] [--plan FILE] [--journal FILE] [--min-free SIZE] [--size SIZE] [--allow-dirty] [--sector-size N] PATH
 //	winrefix recover [--json] [-q] [--journal FILE] [--mode auto|forward|back] [--sector-size N] PATH
 //	winrefix version
@@ -74,7 +74,7 @@ var usageLines = map[string]string{
 	"demo":    "usage: winrefix demo [-q] [--keep]",
 	"inspect": "usage: winrefix inspect [--json] [--sector-size N] [--table-only] [PATH]",
 	"plan":    "usage: winrefix plan [--json] [--min-free SIZE] [--size SIZE] [--allow-dirty] [--sector-size N] [PATH]",
-	"script":  "usage: winrefix script [--format powershell|diskpart|intune] [--min-free SIZE] [--size SIZE] [--allow-dirty] [--sector-size N] [PATH]",
+	"script":  "usage: winrefix script [--format powershell|diskpart|intune] [--out DIR] [--min-free SIZE] [--size SIZE] [--allow-dirty] [--sector-size N] [PATH]",
 	"apply":   "usage: winrefix apply [--yes] [--json] [-q] [-v] [--plan FILE] [--journal FILE] [--min-free SIZE] [--size SIZE] [--allow-dirty] [--sector-size N] PATH",
 	"recover": "usage: winrefix recover [--json] [-q] [--journal FILE] [--mode auto|forward|back] [--sector-size N] PATH",
 	"version": "usage: winrefix version",
@@ -122,7 +122,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			code = exitFailed
 		}
 		if err != nil {
-			fmt.Fprintf(stderr, "winrefix %s: %v\n", name, err)
+			fmt.Fprintf(stderr, "winrefix %s: %s\n", name, withCLI(err.Error()))
 			// With --json, an error is one JSON object on stdout, unless
 			// the command already printed its object with the error in it.
 			if wantsJSON(args) && !errors.As(err, &rep) {

@@ -75,6 +75,8 @@ type appliedJSON struct {
 
 // recoverJSON is what recover did.
 type recoverJSON struct {
+	// Action is rolled-forward, rolled-back, already-complete or
+	// already-rolled-back.
 	Action string `json:"action"`
 }
 
@@ -207,7 +209,7 @@ func printRecover(stdout io.Writer, path, journalPath string, res winrepart.Reco
 	if err != nil {
 		code = exitFailed
 	} else {
-		rep.Recover = &recoverJSON{Action: fmt.Sprint(res.Action)}
+		rep.Recover = &recoverJSON{Action: strings.ReplaceAll(fmt.Sprint(res.Action), " ", "-")}
 		rep.Changed = !strings.HasPrefix(rep.Recover.Action, "already")
 	}
 	rep.print(stdout, code, err)
