@@ -52,6 +52,11 @@ func savedErr(field string, format string, args ...any) error {
 // restore completely is an error unwrapping to [ErrSavedPlan], never a
 // partial plan. Check the plan against the disk ([Plan.Check]) before
 // applying it, as Apply does.
+//
+// The preconditions guard against a disk that changed since the plan was
+// made, not against a plan edited since: a saved plan carries the bytes
+// of the table it writes, so read plans only from where you would run
+// the tool that made them.
 func ReadJSON(r io.Reader) (*Plan, error) {
 	data, err := io.ReadAll(io.LimitReader(r, MaxSavedPlanBytes+1))
 	if err != nil {

@@ -185,6 +185,9 @@ func TestSavedPlan(t *testing.T) {
 	if testutil.RangeDigest(t, img, 0, 3899654144) != before {
 		t.Error("a saved plan that no longer fits wrote to the image")
 	}
+	if code, _, _ := runCLI(t, "apply", "--plan", saved, "--min-free", "300M", img); code != exitUsage {
+		t.Errorf("--plan with --min-free: exit %d, want %d", code, exitUsage)
+	}
 	bad := filepath.Join(t.TempDir(), "bad.json")
 	os.WriteFile(bad, []byte(`{"format": 1, "refused": false, "steps": [{"kind": "write-table", "table": "gpt", "detail": ""}]}`), 0o644)
 	if code, _, errOut := runCLI(t, "apply", "--plan", bad, img); code != exitRefused || !strings.Contains(errOut, "not a complete saved plan") {

@@ -90,6 +90,9 @@ func (pf *planFlags) check() error {
 	if pf.sectorSize != 0 && pf.sectorSize != 512 && pf.sectorSize != 4096 {
 		return usagef("--sector-size must be 512 or 4096")
 	}
+	if pf.planFile != "" && (pf.minFree.bytes != 0 || pf.size.bytes != 0 || pf.allowDirty) {
+		return usagef("--plan applies a saved plan as it was made: --min-free, --size and --allow-dirty belong to plan")
+	}
 	return nil
 }
 
