@@ -64,9 +64,9 @@ func applyPath(ctx context.Context, path, journalPath string, pf planFlags, yes 
 	if err != nil {
 		return exitFailed, err
 	}
-	p, err := pf.planFor(l)
+	p, code, err := pf.planFor(l)
 	if err != nil {
-		return exitRefused, err
+		return code, err
 	}
 	pf.report.plan(p)
 	fmt.Fprint(stdout, withCLI(p.String()))

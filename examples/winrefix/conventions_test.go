@@ -190,8 +190,11 @@ func TestSavedPlan(t *testing.T) {
 	}
 	bad := filepath.Join(t.TempDir(), "bad.json")
 	os.WriteFile(bad, []byte(`{"format": 1, "refused": false, "steps": [{"kind": "write-table", "table": "gpt", "detail": ""}]}`), 0o644)
-	if code, _, errOut := runCLI(t, "apply", "--plan", bad, img); code != exitRefused || !strings.Contains(errOut, "not a complete saved plan") {
-		t.Errorf("incomplete saved plan: exit %d %s", code, errOut)
+	code, out, errOut = runCLI(t, "apply", "--json", "--plan", bad, img)
+	r = reportView{}
+	oneJSON(t, out, &r)
+	if code != exitFailed || r.Error == nil || r.Error.Code != errCodeBadPlan || !strings.Contains(errOut, "not a complete saved plan") {
+		t.Errorf("incomplete saved plan: exit %d\n%s%s", code, out, errOut)
 	}
 }
 

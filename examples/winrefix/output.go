@@ -31,6 +31,7 @@ const (
 	errCodeInterrupted    = "interrupted"     // stopped by a signal at a safe point; the journal is kept
 	errCodeVerify         = "verify-failed"   // the result does not match the plan
 	errCodeJournal        = "journal"         // the journal is corrupt, of another disk, or cannot go that way
+	errCodeBadPlan        = "bad-plan"        // the saved plan of apply --plan is incomplete or malformed
 	errCodeFailed         = "failed"          // anything else (exit 1)
 )
 
@@ -160,6 +161,8 @@ func errorOf(code int, err error, p *planner.Plan) *errorJSON {
 	case errors.Is(err, journal.ErrCorrupt), errors.Is(err, journal.ErrVersion), errors.Is(err, journal.ErrJournalMismatch),
 		errors.Is(err, journal.ErrIrreversible), errors.Is(err, journal.ErrRolledBack), errors.Is(err, journal.ErrSameDevice):
 		e.Code = errCodeJournal
+	case errors.Is(err, planner.ErrSavedPlan):
+		e.Code = errCodeBadPlan
 	case errors.Is(err, fs.ErrNotExist):
 		e.Code = errCodeNotFound
 	}

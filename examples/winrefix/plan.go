@@ -97,27 +97,29 @@ func (pf *planFlags) check() error {
 }
 
 // planFor returns the plan for the disk inspected as l: the saved plan of
-// --plan, whose preconditions must hold on l, or a new one.
-func (pf *planFlags) planFor(l *recovery.Layout) (*planner.Plan, error) {
+// --plan, whose preconditions must hold on l, or a new one. On error it
+// also returns the exit status: 3 for a saved plan the disk no longer
+// fits, 1 for one that cannot be read.
+func (pf *planFlags) planFor(l *recovery.Layout) (*planner.Plan, int, error) {
 	if pf.planFile == "" {
-		return planner.New(l, pf.options()), nil
+		return planner.New(l, pf.options()), exitOK, nil
 	}
 	f, err := os.Open(pf.planFile)
 	if err != nil {
-		return nil, err
+		return nil, exitFailed, err
 	}
 	defer f.Close()
 	p, err := planner.ReadJSON(f)
 	if err != nil {
-		return nil, fmt.Errorf("reading the saved plan %s: %w", pf.planFile, err)
+		return nil, exitFailed, fmt.Errorf("reading the saved plan %s: %w", pf.planFile, err)
 	}
 	if p.Refused {
-		return p, nil
+		return p, exitOK, nil
 	}
 	if err := p.Check(l); err != nil {
-		return nil, fmt.Errorf("the saved plan %s no longer fits the disk: %w", pf.planFile, err)
+		return nil, exitRefused, fmt.Errorf("the saved plan %s no longer fits the disk: %w", pf.planFile, err)
 	}
-	return p, nil
+	return p, exitOK, nil
 }
 
 // parse parses args with fs and checks the shared flags.
