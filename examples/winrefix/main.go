@@ -61,7 +61,7 @@ func init() {
 		{"demo", "fix a copy of the embedded sample image: inspect, plan, apply, verify", runDemo},
 		{"inspect", "print the partition table, roles, filesystem facts and the WinRE verdict", runInspect},
 		{"plan", "print the plan that gives WinRE room (a dry run), or why there is none", runPlan},
-		{"script", "print the same decision as a Windows-side PowerShell or diskpart script", runScript},
+		{"script", "print the same decision as a Windows-side PowerShell, diskpart or Intune script", runScript},
 		{"apply", "apply the plan behind a journal (--yes), then verify", runApply},
 		{"recover", "finish or undo an interrupted apply from its journal", runRecover},
 		{"version", "print the version of winrefix and the library", runVersion},
