@@ -109,6 +109,8 @@ func TestJSONErrors(t *testing.T) {
 		{[]string{"apply", "--json"}, exitUsage, errCodeUsage, ""},
 		{[]string{"recover", "--json", std}, exitFailed, errCodeNotFound, ""},
 		{[]string{"recover", "--json", "--mode", "sideways", std}, exitUsage, errCodeUsage, ""},
+		{[]string{"script", "--json", std}, exitUsage, errCodeUsage, ""},
+		{[]string{"nonsense", "--json"}, exitUsage, errCodeUsage, ""},
 	} {
 		code, out, errOut := runCLI(t, tc.args...)
 		if code != tc.exit {

@@ -133,6 +133,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "winrefix: unknown command %q\n", name)
 	usage(stderr)
+	if wantsJSON(args) {
+		newReport(name, true).print(stdout, exitUsage, usagef("unknown command %q", name))
+	}
 	return exitUsage
 }
 
