@@ -123,7 +123,7 @@ func TestJSONErrors(t *testing.T) {
 			t.Errorf("%v: %s", tc.args, out)
 			continue
 		}
-		if tc.reasonHas != "" && (len(r.Error.Reasons) == 0 || r.Error.Reasons[0].Code != tc.reasonHas) {
+		if tc.reasonHas != "" && (len(r.Error.Reasons) == 0 || r.Error.Reasons[0].Code != tc.reasonHas || !strings.Contains(out, `"code": "`+tc.reasonHas+`"`)) {
 			t.Errorf("%v: reasons %+v, want %s", tc.args, r.Error.Reasons, tc.reasonHas)
 		}
 	}

@@ -41,9 +41,16 @@ const codePendingJournal planner.Code = "pending-journal"
 
 // errorJSON is the "error" member of a JSON report.
 type errorJSON struct {
-	Code    string           `json:"code"`
-	Message string           `json:"message"`
-	Reasons []planner.Reason `json:"reasons,omitempty"`
+	Code    string       `json:"code"`
+	Message string       `json:"message"`
+	Reasons []reasonJSON `json:"reasons,omitempty"`
+}
+
+// reasonJSON is a refusal reason, with the keys of plan --json.
+type reasonJSON struct {
+	Code       planner.Code `json:"code"`
+	Message    string       `json:"message"`
+	Suggestion string       `json:"suggestion,omitempty"`
 }
 
 // report is the one JSON object a command prints with --json. Its keys
@@ -134,8 +141,9 @@ func errorOf(code int, err error, p *planner.Plan) *errorJSON {
 	var ue *usageError
 	switch {
 	case p != nil && p.Refused && err == nil:
-		e.Code, e.Message, e.Reasons = errCodeRefused, p.Summary, p.Reasons
+		e.Code, e.Message = errCodeRefused, p.Summary
 		for _, r := range p.Reasons {
+			e.Reasons = append(e.Reasons, reasonJSON(r))
 			if r.Code == codePendingJournal {
 				e.Code = errCodePendingJournal
 			}
