@@ -39,9 +39,23 @@
 //
 // [Plan.String] is the human dry run; [Plan.MarshalJSON] is a stable JSON
 // form. [Plan.PowerShellScript] and [Plan.DiskpartScript] render the same
-// decision for Windows (fleets managed with Intune or SCCM), including for
-// refused plans. [Plan.Check] compares the plan's preconditions with the
-// layout found at apply time.
+// decision for the running Windows, and [Plan.IntuneScripts] the detection
+// and remediation scripts of an Intune Remediations package. A refused
+// plan gets a script only when the running Windows can get past every
+// reason ([Code.WindowsSide], [Plan.Scriptable]): BitLocker (suspended for
+// one reboot before any change), hibernation, dirty volumes, C:'s tail in
+// use, WinRE on C: or disabled, an MBR move; otherwise the script says why
+// and exits 1. Messages and suggestions speak of operations ("run the
+// Windows-side script"), never of a particular tool's commands or flags.
+//
+// # Saved plans
+//
+// The JSON form is complete: [ReadJSON] reads it back into a Plan equal to
+// the one saved, write-table step tables included, or fails with a
+// [*SavedPlanError] (unwrapping to [ErrSavedPlan]) naming the missing or
+// malformed field. [Plan.Check] compares the plan's preconditions with
+// the layout found at apply time, so a later process can check a saved
+// plan against the disk before applying it.
 //
 // # Security
 //
@@ -51,5 +65,8 @@
 // 64-bit byte arithmetic throughout, and never allocates in proportion to
 // a value read from disk. The scripts embed only numbers and GUIDs from
 // the layout, never its strings (labels, names), so a crafted image cannot
-// inject commands into them.
+// inject commands into them. ReadJSON reads at most [MaxSavedPlanBytes]
+// and bounds every table it decodes as the gpt and mbr readers do; a
+// saved plan is trusted to be the one its maker wrote (its preconditions
+// detect a changed disk, not an edited plan).
 package planner

@@ -2,9 +2,12 @@ package planner_test
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/winrepart/winrepart"
 	"github.com/winrepart/winrepart/internal/testutil"
@@ -59,6 +62,39 @@ func TestFixturePlans(t *testing.T) {
 			// Planning the layout the plan leads to must be a no-op.
 			if err := p.Check(l); err != nil && !p.Refused {
 				t.Errorf("Check on the layout it was planned from: %v", err)
+			}
+			// The plan's partitions are recovery's inspect format plus
+			// lastUsedCluster.
+			for i := range l.Partitions {
+				q := &l.Partitions[i]
+				var ours, theirs map[string]any
+				a, err := planner.PartitionJSON(q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, err := json.Marshal(q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := json.Unmarshal(a, &ours); err != nil {
+					t.Fatal(err)
+				}
+				if err := json.Unmarshal(b, &theirs); err != nil {
+					t.Fatal(err)
+				}
+				if fs, ok := ours["filesystem"].(map[string]any); ok {
+					if _, ok := fs["lastUsedCluster"]; !ok {
+						t.Errorf("partition %d: no lastUsedCluster in %s", q.Number, a)
+					}
+					delete(fs, "lastUsedCluster")
+				}
+				if diff := cmp.Diff(theirs, ours); diff != "" {
+					t.Errorf("partition %d: the plan's JSON differs from inspect's (-inspect +plan):\n%s", q.Number, diff)
+				}
+			}
+			// A saved plan reads back equal, tables included.
+			if diff, err := planner.SavedRoundTrip(p); err != nil || diff != "" {
+				t.Errorf("saved plan round trip: %v\n%s", err, diff)
 			}
 			golden := filepath.Join("testdata", "fixtures", name+".golden")
 			got := p.String() + "\n----- PowerShell -----\n" + p.PowerShellScript()

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/google/uuid"
+
 	"github.com/winrepart/winrepart/recovery"
 )
 
@@ -33,6 +35,10 @@ type stepJSON struct {
 	Path          string          `json:"path,omitempty"`
 	Table         recovery.Scheme `json:"table,omitempty"`
 	Detail        string          `json:"detail"`
+	// GPT and MBR carry the write-table step's table, so that a saved plan
+	// can be applied (see ReadJSON).
+	GPT *gptJSON `json:"gpt,omitempty"`
+	MBR *mbrJSON `json:"mbr,omitempty"`
 }
 
 type winreTargetJSON struct {
@@ -49,37 +55,83 @@ type preconditionJSON struct {
 }
 
 type planJSON struct {
-	Refused       bool                 `json:"refused"`
-	Reasons       []reasonJSON         `json:"reasons"`
-	Strategy      Strategy             `json:"strategy"`
-	Summary       string               `json:"summary"`
-	Notes         []string             `json:"notes,omitempty"`
-	Steps         []stepJSON           `json:"steps"`
-	Before        []recovery.Partition `json:"before"`
-	After         []recovery.Partition `json:"after"`
-	WinRE         winreTargetJSON      `json:"winre"`
-	OSShrinkBytes int64                `json:"osShrinkBytes"`
-	Preconditions []preconditionJSON   `json:"preconditions"`
+	Format        int                `json:"format"`
+	Refused       bool               `json:"refused"`
+	Reasons       []reasonJSON       `json:"reasons"`
+	Strategy      Strategy           `json:"strategy"`
+	Summary       string             `json:"summary"`
+	Notes         []string           `json:"notes,omitempty"`
+	Steps         []stepJSON         `json:"steps"`
+	Before        []partitionJSON    `json:"before"`
+	After         []partitionJSON    `json:"after"`
+	WinRE         winreTargetJSON    `json:"winre"`
+	OSShrinkBytes int64              `json:"osShrinkBytes"`
+	Preconditions []preconditionJSON `json:"preconditions"`
+	// What the Windows-side scripts and Check need, for ReadJSON.
+	Disk   *diskJSON  `json:"disk,omitempty"`
+	Roles  *rolesJSON `json:"roles,omitempty"`
+	Pinned []int      `json:"pinnedPartitions"`
 }
 
-// MarshalJSON renders the plan in its stable JSON form: refused, reasons
-// (code, message, suggestion), strategy, summary, steps (kind and the
-// fields that kind uses), before and after (partitions in the inspect
-// format), winre (partition, newSizeBytes, expectedFreeBytes,
-// requiredFreeBytes), osShrinkBytes and preconditions. Lists are never
-// null. The write-table step names the scheme of its table, not its bytes.
+// formatVersion is the version of the saved-plan form; ReadJSON refuses
+// others.
+const formatVersion = 1
+
+// diskJSON is the disk the plan was made for.
+type diskJSON struct {
+	Scheme        recovery.Scheme `json:"scheme"`
+	SectorSize    int             `json:"sectorSize"`
+	SizeBytes     int64           `json:"sizeBytes"`
+	AlignBytes    int64           `json:"alignBytes"`
+	DiskGUID      string          `json:"diskGUID,omitempty"`
+	DiskSignature string          `json:"diskSignature,omitempty"`
+	OSPartition   int             `json:"osPartition,omitempty"`
+	ReAgentPath   string          `json:"reagentPath,omitempty"`
+}
+
+// rolesJSON holds C: and WinRE before and after the plan (set for refused
+// plans too: the Windows-side scripts carry them out).
+type rolesJSON struct {
+	OSBefore    *partitionJSON `json:"osBefore,omitempty"`
+	OSAfter     *partitionJSON `json:"osAfter,omitempty"`
+	WinREBefore *partitionJSON `json:"winreBefore,omitempty"`
+	WinREAfter  *partitionJSON `json:"winreAfter,omitempty"`
+}
+
+// MarshalJSON renders the plan in its stable JSON form: format (1),
+// refused, reasons (code, message, suggestion), strategy, summary, steps
+// (kind and the fields that kind uses), before and after (partitions in
+// the inspect format, plus the filesystem's lastUsedCluster), winre
+// (partition, newSizeBytes, expectedFreeBytes, requiredFreeBytes),
+// osShrinkBytes, preconditions, and what a saved plan needs to be read
+// back by [ReadJSON]: disk (scheme, sizes, alignment, identity, C:'s
+// number, the ReAgent.xml path), roles (C: and WinRE before and after),
+// pinnedPartitions, and on the write-table step its table ("table" names
+// the scheme; "gpt" or "mbr" holds the header and entries or the records,
+// base64). Lists are never null.
 func (p *Plan) MarshalJSON() ([]byte, error) {
 	v := planJSON{
+		Format:  formatVersion,
 		Refused: p.Refused, Reasons: []reasonJSON{}, Strategy: p.Strategy, Summary: p.Summary, Notes: p.Notes,
-		Steps: []stepJSON{}, Before: p.Before, After: p.After, OSShrinkBytes: p.OSShrinkBytes,
+		Steps: []stepJSON{}, Before: partitionsJSON(p.Before), After: partitionsJSON(p.After), OSShrinkBytes: p.OSShrinkBytes,
 		WinRE:         winreTargetJSON(p.WinRE),
 		Preconditions: []preconditionJSON{},
+		Pinned:        []int{},
 	}
-	if v.Before == nil {
-		v.Before = []recovery.Partition{}
+	v.Pinned = append(v.Pinned, p.touched...)
+	if p.scheme != "" {
+		v.Disk = &diskJSON{Scheme: p.scheme, SectorSize: p.sectorSize, SizeBytes: p.diskSize, AlignBytes: p.alignBytes,
+			OSPartition: p.osNumber, ReAgentPath: p.reagent}
+		if p.scheme == recovery.SchemeGPT || p.diskGUID != uuid.Nil {
+			v.Disk.DiskGUID = p.diskGUID.String()
+		}
+		if p.scheme == recovery.SchemeMBR || p.diskSig != 0 {
+			v.Disk.DiskSignature = fmt.Sprintf("0x%08x", p.diskSig)
+		}
 	}
-	if v.After == nil {
-		v.After = []recovery.Partition{}
+	if p.osBefore != nil || p.osAfter != nil || p.oldWinRE != nil || p.newWinRE != nil {
+		v.Roles = &rolesJSON{OSBefore: partitionPtrJSON(p.osBefore), OSAfter: partitionPtrJSON(p.osAfter),
+			WinREBefore: partitionPtrJSON(p.oldWinRE), WinREAfter: partitionPtrJSON(p.newWinRE)}
 	}
 	for _, r := range p.Reasons {
 		v.Reasons = append(v.Reasons, reasonJSON(r))
@@ -108,11 +160,17 @@ func (p *Plan) MarshalJSON() ([]byte, error) {
 		if s.UniqueGUID != [16]byte{} {
 			j.UniqueGUID = s.UniqueGUID.String()
 		}
+		var err error
 		switch {
 		case s.GPT != nil:
 			j.Table = recovery.SchemeGPT
+			j.GPT, err = encodeGPT(s.GPT)
 		case s.MBR != nil:
 			j.Table = recovery.SchemeMBR
+			j.MBR, err = encodeMBR(s.MBR)
+		}
+		if err != nil {
+			return nil, err
 		}
 		v.Steps = append(v.Steps, j)
 	}

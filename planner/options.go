@@ -48,20 +48,21 @@ func policyWithDefaults(p Policy) Policy {
 
 // Options tune a plan. The zero value asks for the defaults.
 type Options struct {
-	// MinFreeBytes, when positive, overrides Policy.MinFreeBytes (the
-	// --min-free flag). Default 250 MiB.
+	// MinFreeBytes, when positive, overrides Policy.MinFreeBytes. Default
+	// 250 MiB.
 	MinFreeBytes int64
-	// TargetWinREBytes is an explicit size for the WinRE partition (the
-	// --size flag); 0 lets the policy decide. A target larger than what the
-	// policy needs is honoured; a smaller one is raised to the policy's
-	// size, since the plan never leaves WinRE short of free space.
+	// TargetWinREBytes is an explicit size for the WinRE partition; 0 lets
+	// the policy decide. A target larger than what the policy needs is
+	// honoured; a smaller one is raised to the policy's size, since the
+	// plan never leaves WinRE short of free space.
 	TargetWinREBytes int64
 	// AlignBytes is the alignment of every partition boundary the plan
 	// chooses. Default 1 MiB, or the physical sector size when larger; it
 	// is raised to a multiple of the logical sector size.
 	AlignBytes int64
 	// AllowDirty lets the plan change volumes whose NTFS dirty flag is set
-	// (their $LogFile must still be clean).
+	// (their $LogFile must still be clean). A refusal for a dirty volume
+	// suggests it as "allow changes to dirty volumes".
 	AllowDirty bool
 	// BCDPatching says the executor can patch the BCD store. Without it, a
 	// plan that moves the WinRE partition of an MBR disk is refused: the

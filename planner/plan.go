@@ -215,7 +215,7 @@ func (pl *planner) findRoles() bool {
 		pl.os = l.Partition(l.OS)
 	}
 	if pl.os == nil {
-		p.refuse(CodeUnknownLayout, "no Windows partition (C:) was found", "check that this is a Windows system disk; inspect it with winrefix inspect")
+		p.refuse(CodeUnknownLayout, "no Windows partition (C:) was found", "check that this is a Windows system disk, and inspect it with filesystems to see the role of each partition")
 	}
 	w := l.WinRE
 	if w == nil {
@@ -239,7 +239,7 @@ func (pl *planner) findRoles() bool {
 	switch {
 	case w.Partition == 0 && !w.Enabled:
 		p.refuse(CodeWinREDisabled, "WinRE is disabled: winre.wim sits on C: and there is no WinRE partition to grow",
-			"creating an NTFS filesystem is out of scope offline: run the Windows-side script (winrefix script) which creates the partition and runs reagentc /enable")
+			"creating an NTFS filesystem is out of scope offline: run the Windows-side script, which creates the partition and runs reagentc /enable")
 		p.Strategy = StrategyCreate
 	case w.Partition == 0 || w.Partition == l.OS:
 		if w.WIMBytes == 0 && w.Partition == 0 {
@@ -247,7 +247,7 @@ func (pl *planner) findRoles() bool {
 			return false
 		}
 		p.refuse(CodeWinREInsideOS, "WinRE lives on C: itself: there is no WinRE partition to grow",
-			"run the Windows-side script (winrefix script), which creates a WinRE partition after C:")
+			"run the Windows-side script, which creates a WinRE partition after C:")
 		p.Strategy = StrategyCreate
 	default:
 		pl.re = l.Partition(w.Partition)
@@ -258,7 +258,7 @@ func (pl *planner) findRoles() bool {
 		}
 		if pl.re.Role == recovery.RoleSystem || pl.re.Role == recovery.RoleESP || pl.re.Extended {
 			p.refuse(CodeWinREInsideOS, fmt.Sprintf("WinRE lives in partition %d (%s), which also holds the boot files", pl.re.Number, pl.re.Role),
-				"run the Windows-side script (winrefix script), which creates a WinRE partition after C:")
+				"run the Windows-side script, which creates a WinRE partition after C:")
 			p.Strategy = StrategyCreate
 			pl.re = nil
 		}
@@ -463,7 +463,7 @@ func (pl *planner) checkStates(ch change) {
 		}
 		if f.Dirty && !pl.o.AllowDirty {
 			p.refuse(CodeDirty, fmt.Sprintf("%s (partition %d) is marked dirty", v.name, v.q.Number),
-				"boot Windows and run chkdsk /f on it, or pass AllowDirty (--allow-dirty) if you accept the risk")
+				"boot Windows and run chkdsk /f on it, or allow changes to dirty volumes if you accept the risk")
 		}
 		if !f.LogFileClean {
 			p.refuse(CodeLogNotClean, fmt.Sprintf("the $LogFile of %s (partition %d) is not clean: it was not unmounted cleanly", v.name, v.q.Number),
@@ -480,7 +480,7 @@ func (pl *planner) checkStates(ch change) {
 	if l.Scheme == recovery.SchemeMBR && moved && !pl.o.BCDPatching {
 		p.refuse(CodeBCDMove, fmt.Sprintf("on an MBR disk the BCD stores WinRE's start offset; moving it from byte %d to %d would break the WinRE boot entry",
 			pl.re.StartBytes(l.SectorSize), ch.reStart),
-			"run the Windows-side script (winrefix script), whose reagentc /disable and /enable rewrite the BCD")
+			"run the Windows-side script, whose reagentc /disable and /enable rewrite the BCD")
 	}
 }
 

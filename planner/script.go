@@ -49,17 +49,104 @@ func (p *Plan) scriptFacts() scriptFacts {
 
 const winreTypeText = "de94bba4-06d1-4d40-a16a-bfd50179d6ac"
 
+// windowsSide says, for each refusal code the Windows-side scripts can
+// get past, how they do it. A plan refused for any other code cannot be
+// carried out from Windows either.
+//
+// The texts go into script comments through safeText: plain words, no
+// quotes or semicolons.
+var windowsSide = map[Code]string{
+	CodeBitLockerOS:    "Windows resizes an encrypted C: while it runs, and the script suspends BitLocker on C: for one reboot before anything else",
+	CodeBitLockerWinRE: "reagentc /disable moves winre.wim to C:, and the encrypted WinRE partition is deleted and made again",
+	CodeHibernated:     "the running Windows owns its volumes: there is no stale hibernation image to resume from",
+	CodeDirty:          "the running Windows checks its own volumes, and the script stops if Resize-Partition cannot shrink C:",
+	CodeLogNotClean:    "the running Windows has replayed the NTFS log of its own volumes",
+	CodeOSTailInUse:    "Resize-Partition moves data out of the tail of C:, after the script checks the minimum size Windows reports",
+	CodeWinREInsideOS:  "the script creates a WinRE partition after C:, and reagentc /enable moves winre.wim into it",
+	CodeWinREDisabled:  "the script creates a WinRE partition after C:, and reagentc /enable moves winre.wim into it",
+	CodeBCDMove:        "reagentc /disable and /enable rewrite the WinRE entry of the BCD",
+}
+
+// WindowsSide reports whether the Windows-side scripts can still do the
+// job of a plan refused offline for c, and how.
+func (c Code) WindowsSide() (how string, ok bool) {
+	how, ok = windowsSide[c]
+	return how, ok
+}
+
+// Scriptable reports whether the Windows-side scripts can carry out the
+// plan: it is not refused, or refused only for reasons the running Windows
+// gets past (see [Code.WindowsSide]), and the plan knows where C: and
+// WinRE are and should be.
+func (p *Plan) Scriptable() bool {
+	if !p.scriptFacts().ok {
+		return false
+	}
+	for _, r := range p.Reasons {
+		if _, ok := r.Code.WindowsSide(); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// header writes the comment lines that open a script: the summary and,
+// for a refused plan, each reason with what the script does about it.
+func (p *Plan) header(w func(string, ...any), comment string) {
+	w("%s winrepart: %s", comment, safeText(p.Summary))
+	if !p.Refused {
+		return
+	}
+	if p.Scriptable() {
+		w("%s Refused offline, done here from the running Windows instead:", comment)
+	} else {
+		w("%s Refused offline, and not possible from Windows either:", comment)
+	}
+	for _, r := range p.Reasons {
+		how, ok := r.Code.WindowsSide()
+		if !ok {
+			how = "no script can get past this"
+		}
+		w("%s   %s: %s", comment, r.Code, safeText(how))
+	}
+}
+
+// whyNot says why no script can carry out the plan.
+func (p *Plan) whyNot(f scriptFacts) string {
+	if !f.ok {
+		return f.why
+	}
+	for _, r := range p.Reasons {
+		if _, ok := r.Code.WindowsSide(); !ok {
+			return r.String()
+		}
+	}
+	return ""
+}
+
+// psStyle says how a PowerShell script reports and finds its disk.
+type psStyle struct {
+	// intune: an Intune remediation: it runs as SYSTEM, reports one line
+	// on stdout (the last line is what Intune shows) and finds the disk
+	// as the one holding the system drive, so that every machine with the
+	// planned layout qualifies, whatever its disk GUID.
+	intune bool
+}
+
 // PowerShellScript renders the plan's decision as a PowerShell script to
 // run as administrator on the Windows installation that owns the disk. It
-// is produced for refused plans too (BitLocker, MBR moves, a missing WinRE
-// partition are exactly its use). The script:
+// is produced for refused plans too, when the running Windows can get past
+// every reason (BitLocker, hibernation, an MBR move, a missing WinRE
+// partition are exactly its use; see [Code.WindowsSide]); otherwise the
+// script only says why and exits 1. The script:
 //
 //   - finds the disk by GPT disk GUID or MBR signature and checks its size,
 //     and finds C: and WinRE by byte offset and size (never by number),
 //     stopping when anything differs from the plan;
 //   - checks that the target range is free once C: shrinks and the old
 //     WinRE goes, by offsets;
-//   - suspends BitLocker on C: for one reboot;
+//   - suspends BitLocker on C: for one reboot (and stops if it cannot,
+//     when the plan was refused for BitLocker);
 //   - clears a stale ImageLocation in ReAgent.xml, runs reagentc /disable
 //     and checks winre.wim came back to C:;
 //   - shrinks C:, deletes the old WinRE, creates the new one at the planned
@@ -67,28 +154,51 @@ const winreTypeText = "de94bba4-06d1-4d40-a16a-bfd50179d6ac"
 //     sets GPT attributes 0x8000000000000001, formats it NTFS;
 //   - runs reagentc /enable, and on any failure after /disable runs
 //     reagentc /enable again so WinRE keeps working from C:.
-func (p *Plan) PowerShellScript() string {
+//
+// For a noop plan it checks the disk and says there is nothing to do.
+func (p *Plan) PowerShellScript() string { return p.powerShell(psStyle{}) }
+
+func (p *Plan) powerShell(st psStyle) string {
 	f := p.scriptFacts()
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
 	w("#Requires -RunAsAdministrator")
-	w("# winrepart: %s", safeText(p.Summary))
-	if !f.ok {
-		w("Write-Error 'winrepart cannot script this plan: %s'", psQuote(safeText(f.why)))
+	p.header(w, "#")
+	if why := p.whyNot(f); why != "" {
+		if st.intune {
+			w("Write-Output 'winrepart cannot script this plan: %s'", psQuote(safeText(why)))
+		} else {
+			w("Write-Error 'winrepart cannot script this plan: %s'", psQuote(safeText(why)))
+		}
 		w("exit 1")
 		return b.String()
 	}
 	w("$ErrorActionPreference = 'Stop'")
-	w("function Fail([string]$m) { Write-Error $m; exit 1 }")
+	if st.intune {
+		// Intune reports the last line of stdout; stderr marks a script error.
+		w("function Fail([string]$m) { Write-Output $m; exit 1 }")
+	} else {
+		w("function Fail([string]$m) { Write-Error $m; exit 1 }")
+	}
 	w("")
 	w("# 1. The disk and layout this plan was made for.")
-	if f.gpt {
-		w("$disk = @(Get-Disk | Where-Object { $_.PartitionStyle -eq 'GPT' -and $_.Guid -eq '%s' })", f.diskGUID)
-	} else {
-		w("$disk = @(Get-Disk | Where-Object { $_.PartitionStyle -eq 'MBR' -and $_.Signature -eq %d })", f.diskSig)
+	style := "GPT"
+	if !f.gpt {
+		style = "MBR"
 	}
-	w("if ($disk.Count -ne 1) { Fail 'the planned disk was not found (or found twice)' }")
-	w("$disk = $disk[0]")
+	if st.intune {
+		w("$sys = Get-Partition -DriveLetter $env:SystemDrive[0]")
+		w("$disk = Get-Disk -Number $sys.DiskNumber")
+		w("if ($disk.PartitionStyle -ne '%s') { Fail \"the system disk is $($disk.PartitionStyle), the plan is for %s\" }", style, style)
+	} else {
+		if f.gpt {
+			w("$disk = @(Get-Disk | Where-Object { $_.PartitionStyle -eq 'GPT' -and $_.Guid -eq '%s' })", f.diskGUID)
+		} else {
+			w("$disk = @(Get-Disk | Where-Object { $_.PartitionStyle -eq 'MBR' -and $_.Signature -eq %d })", f.diskSig)
+		}
+		w("if ($disk.Count -ne 1) { Fail 'the planned disk was not found (or found twice)' }")
+		w("$disk = $disk[0]")
+	}
 	w("if ($disk.Size -ne %d) { Fail \"disk size $($disk.Size) differs from the planned %d\" }", f.diskSize, f.diskSize)
 	w("$parts = @(Get-Partition -DiskNumber $disk.Number)")
 	w("$os = @($parts | Where-Object { $_.Offset -eq %d -and $_.Size -eq %d })", f.osOff, f.osSize)
@@ -118,9 +228,13 @@ func (p *Plan) PowerShellScript() string {
 		w("if ($min -gt %d) { Fail \"C: cannot shrink to %d bytes (minimum $min)\" }", f.osNewSize, f.osNewSize)
 	}
 	w("")
-	w("# 2. BitLocker: suspend protection on C: until the next reboot.")
+	w("# 2. BitLocker: suspend protection on C: until the next reboot, before any change.")
 	w("$bl = Get-BitLockerVolume -MountPoint $env:SystemDrive -ErrorAction SilentlyContinue")
 	w("if ($bl -and $bl.ProtectionStatus -eq 'On') { Suspend-BitLocker -MountPoint $env:SystemDrive -RebootCount 1 | Out-Null }")
+	if p.refusedFor(CodeBitLockerOS) {
+		w("$bl = Get-BitLockerVolume -MountPoint $env:SystemDrive")
+		w("if ($bl.ProtectionStatus -ne 'Off') { Fail 'BitLocker protection on C: could not be suspended; nothing was changed' }")
+	}
 	w("")
 	w("# 3. Clear a stale staged image location, then disable WinRE (winre.wim moves to C:).")
 	w("$xmlPath = Join-Path $env:SystemRoot 'System32\\Recovery\\ReAgent.xml'")
@@ -132,11 +246,20 @@ func (p *Plan) PowerShellScript() string {
 	w("    $xml.Save($xmlPath)")
 	w("  }")
 	w("}")
-	w("reagentc /disable")
+	quiet := ""
+	if st.intune {
+		quiet = " | Out-Null"
+	}
+	w("reagentc /disable%s", quiet)
 	w("if ($LASTEXITCODE -ne 0) { Fail \"reagentc /disable failed ($LASTEXITCODE)\" }")
 	w("function Rollback([string]$m) {")
-	w("  Write-Warning \"$m; re-enabling WinRE from C:\"")
-	w("  reagentc /enable")
+	if st.intune {
+		w("  reagentc /enable | Out-Null")
+		w("  Write-Output \"$m; WinRE was enabled again from C:\"")
+	} else {
+		w("  Write-Warning \"$m; re-enabling WinRE from C:\"")
+		w("  reagentc /enable")
+	}
 	w("  exit 1")
 	w("}")
 	w("if (-not (Test-Path (Join-Path $env:SystemRoot 'System32\\Recovery\\Winre.wim'))) { Rollback 'winre.wim is not on C: after reagentc /disable' }")
@@ -153,12 +276,12 @@ func (p *Plan) PowerShellScript() string {
 		w("  $new = New-Partition -DiskNumber $disk.Number -Offset %d -Size %d -GptType '{%s}'", f.newOff, f.newSize, winreTypeText)
 		w("  $dp = Join-Path $env:TEMP 'winrepart-attributes.txt'")
 		w("  \"select disk $($disk.Number)`nselect partition $($new.PartitionNumber)`ngpt attributes=0x8000000000000001`n\" | Out-File -LiteralPath $dp -Encoding ascii")
-		w("  diskpart /s $dp")
+		w("  diskpart /s $dp%s", quiet)
 		w("  if ($LASTEXITCODE -ne 0) { throw \"diskpart gpt attributes failed ($LASTEXITCODE)\" }")
 	} else {
 		w("  $dp = Join-Path $env:TEMP 'winrepart-create.txt'")
 		w("  \"select disk $($disk.Number)`ncreate partition primary offset=%d size=%d id=27`n\" | Out-File -LiteralPath $dp -Encoding ascii", f.newOff/1024, f.newSize/MiB)
-		w("  diskpart /s $dp")
+		w("  diskpart /s $dp%s", quiet)
 		w("  if ($LASTEXITCODE -ne 0) { throw \"diskpart create failed ($LASTEXITCODE)\" }")
 		w("  $new = Get-Partition -DiskNumber $disk.Number | Where-Object { $_.Offset -eq %d }", f.newOff)
 		w("  if (-not $new) { throw 'the new WinRE partition was not found at offset %d' }", f.newOff)
@@ -169,10 +292,25 @@ func (p *Plan) PowerShellScript() string {
 	w("}")
 	w("")
 	w("# 5. Enable WinRE again: it moves winre.wim into the new partition and rewrites ReAgent.xml and the BCD.")
-	w("reagentc /enable")
+	w("reagentc /enable%s", quiet)
 	w("if ($LASTEXITCODE -ne 0) { Fail \"reagentc /enable failed ($LASTEXITCODE); run it again after fixing the cause\" }")
-	w("reagentc /info")
+	if st.intune {
+		w("Write-Output 'WinRE was given its room: %d bytes at offset %d'", f.newSize, f.newOff)
+		w("exit 0")
+	} else {
+		w("reagentc /info")
+	}
 	return b.String()
+}
+
+// refusedFor reports whether c is among the plan's reasons.
+func (p *Plan) refusedFor(c Code) bool {
+	for _, r := range p.Reasons {
+		if r.Code == c {
+			return true
+		}
+	}
+	return false
 }
 
 func psQuote(s string) string { return strings.ReplaceAll(s, "'", "''") }
@@ -187,9 +325,9 @@ func (p *Plan) DiskpartScript() string {
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\r\n", a...) }
 	w("@echo off")
-	w("rem winrepart: %s", safeText(p.Summary))
-	if !f.ok {
-		w("echo winrepart cannot script this plan: %s", safeText(f.why))
+	p.header(w, "rem")
+	if why := p.whyNot(f); why != "" {
+		w("echo winrepart cannot script this plan: %s", safeText(why))
 		w("exit /b 1")
 		return b.String()
 	}
@@ -219,8 +357,11 @@ func (p *Plan) DiskpartScript() string {
 		w("exit /b 0")
 		return b.String()
 	}
-	w("rem 2. Suspend BitLocker on C: for one reboot (harmless when it is off).")
+	w("rem 2. Suspend BitLocker on C: for one reboot, before any change (harmless when it is off).")
 	w("manage-bde -status %%SystemDrive%% | find \"Protection On\" >nul && manage-bde -protectors -disable %%SystemDrive%% -RebootCount 1")
+	if p.refusedFor(CodeBitLockerOS) {
+		w("manage-bde -status %%SystemDrive%% | find \"Protection On\" >nul && (echo BitLocker protection on C: could not be suspended; nothing was changed. & exit /b 1)")
+	}
 	w("rem 3. Clear a stale staged image location, then disable WinRE.")
 	w("powershell -NoProfile -Command \"$x = Join-Path $env:SystemRoot 'System32\\Recovery\\ReAgent.xml'; if (Test-Path $x) { $r = [xml](Get-Content -LiteralPath $x); $l = $r.WindowsRE.ImageLocation; if ($l -and ($l.path -ne '' -or $l.offset -ne '0')) { $l.path = ''; $l.offset = '0'; $l.id = '0'; $l.guid = '{00000000-0000-0000-0000-000000000000}'; $r.Save($x) } }\"")
 	w("reagentc /disable")

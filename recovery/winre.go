@@ -217,7 +217,7 @@ func (in *inspector) measure(w *WinRE, host *Partition, policy winre.Policy) {
 	// requirement until it is enabled again.
 	w.MeetsKB5034441 = meets && w.Enabled
 	if !meets {
-		in.problem(ProblemWinRETooSmall, SeverityWarning, "run `winrefix plan` to see how to give WinRE room",
+		in.problem(ProblemWinRETooSmall, SeverityWarning, "plan the fix to see how WinRE can be given room (offline, or from the running Windows)",
 			"WinRE (partition %d) has %s free; KB5034441 servicing needs %s (short by %s)",
 			host.Number, FormatBytes(w.FreeBytes), FormatBytes(w.RequiredFreeBytes), FormatBytes(w.RequiredFreeBytes-w.FreeBytes))
 	}

@@ -7,50 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 
 	"github.com/winrepart/winrepart"
-	"github.com/winrepart/winrepart/planner"
 	"github.com/winrepart/winrepart/recovery"
 )
 
 // defaultJournal is where the journal of an image goes when --journal is
 // not given: beside the image.
 func defaultJournal(path string) string { return path + ".winrepart-journal" }
-
-// isTerminal reports whether w is a character device (a terminal), where
-// a progress bar makes sense.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
-
-// progressPrinter draws a one-line progress bar on a terminal, and prints
-// each new step on its own line elsewhere.
-func progressPrinter(w io.Writer) func(winrepart.Progress) {
-	tty := isTerminal(w)
-	last := ""
-	return func(p winrepart.Progress) {
-		if tty {
-			pct := 0.0
-			if p.BytesTotal > 0 {
-				pct = 100 * float64(p.BytesDone) / float64(p.BytesTotal)
-			}
-			const width = 30
-			filled := int(pct / 100 * width)
-			fmt.Fprintf(w, "\r[%s%s] %5.1f%% %d/%d %-50.50s", strings.Repeat("#", filled), strings.Repeat(".", width-filled), pct, p.Op+1, p.Ops, p.Step)
-			return
-		}
-		if p.Step != last {
-			fmt.Fprintf(w, "  %d/%d %s\n", p.Op+1, p.Ops, p.Step)
-			last = p.Step
-		}
-	}
-}
 
 func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
 	fs := newFlags("apply", stderr)
@@ -59,8 +23,11 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 	yes := fs.Bool("yes", false, "apply the plan (without it, apply prints the plan and writes nothing)")
 	journalPath := fs.String("journal", "", "journal file, not on the disk being changed (default: PATH.winrepart-journal)")
 	fs.BoolVar(&pf.verbose, "v", false, "log every step, with timestamps, to stderr")
+	fs.StringVar(&pf.planFile, "plan", "", "apply this saved plan (plan --json output) instead of planning again; its preconditions are checked against the disk")
+	asJSON := fs.Bool("json", false, "print one JSON object (plan, result or error) instead of text")
+	fs.BoolVar(&pf.quiet, "q", false, "print no progress")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: winrefix apply [--yes] [-v] [--journal FILE] [--min-free SIZE] [--size SIZE] PATH")
+		fmt.Fprintln(stderr, usageLines["apply"])
 		fs.PrintDefaults()
 	}
 	operands, err := pf.parse(fs, args)
@@ -73,6 +40,14 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 	path := operands[0]
 	if *journalPath == "" {
 		*journalPath = defaultJournal(path)
+	}
+	if *asJSON {
+		rep := newReport("apply", true)
+		rep.Path, rep.Journal, rep.DryRun = path, *journalPath, !*yes
+		pf.report = rep
+		code, err := applyPath(ctx, path, *journalPath, pf, *yes, io.Discard, stderr)
+		rep.print(stdout, code, err)
+		return reported(code, err)
 	}
 	return applyPath(ctx, path, *journalPath, pf, *yes, stdout, stderr)
 }
@@ -89,8 +64,12 @@ func applyPath(ctx context.Context, path, journalPath string, pf planFlags, yes 
 	if err != nil {
 		return exitFailed, err
 	}
-	p := planner.New(l, withBCDPatching(pf.options(), l))
-	fmt.Fprint(stdout, p.String())
+	p, code, err := pf.planFor(l)
+	if err != nil {
+		return code, err
+	}
+	pf.report.plan(p)
+	fmt.Fprint(stdout, withCLI(p.String()))
 	if p.Refused {
 		return exitRefused, nil
 	}
@@ -103,18 +82,18 @@ func applyPath(ctx context.Context, path, journalPath string, pf planFlags, yes 
 		return exitOK, nil
 	}
 	if _, err := os.Stat(journalPath); err == nil {
-		return exitFailed, fmt.Errorf("a journal already exists at %s: run 'winrefix recover --journal %s %s' first, or remove it", journalPath, journalPath, path)
+		return exitFailed, fmt.Errorf("%w at %s: run 'winrefix recover --journal %s %s' first, or remove it", errPendingJournal, journalPath, journalPath, path)
 	}
 	fmt.Fprintf(stdout, "\nApplying (journal: %s)\n", journalPath)
-	opts := winrepart.ApplyOptions{JournalPath: journalPath, Progress: progressPrinter(stderr)}
+	prog := newProgress(stderr, pf.quiet)
+	opts := winrepart.ApplyOptions{JournalPath: journalPath, Progress: prog.Func()}
 	if pf.verbose {
 		opts.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		opts.Progress = nil
 	}
 	res, err := winrepart.Apply(ctx, dev, p, opts)
-	if isTerminal(stderr) {
-		fmt.Fprintln(stderr)
-	}
+	prog.Done()
+	pf.report.applied(res)
 	if err != nil {
 		if errors.Is(err, winrepart.ErrChanged) || errors.Is(err, winrepart.ErrReAgentPatch) || errors.Is(err, winrepart.ErrUnsupportedStep) {
 			return exitRefused, err
@@ -129,7 +108,7 @@ func applyPath(ctx context.Context, path, journalPath string, pf planFlags, yes 
 	}
 	fmt.Fprintf(stdout, "Applied %d journaled operations: %s of metadata written, %s of data moved.\n",
 		res.Ops, recovery.FormatBytes(res.BytesWritten), recovery.FormatBytes(res.BytesCopied))
-	fmt.Fprintf(stdout, "Verified: the disk matches the plan.\n\nAfter:\n%s", res.After)
+	fmt.Fprintf(stdout, "Verified: the disk matches the plan.\n\nAfter:\n%s", withCLI(res.After.String()))
 	if err := os.Remove(journalPath); err != nil {
 		fmt.Fprintf(stderr, "winrefix: warning: removing the completed journal: %v\n", err)
 	}
@@ -138,11 +117,13 @@ func applyPath(ctx context.Context, path, journalPath string, pf planFlags, yes 
 
 func runRecover(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
 	fs := newFlags("recover", stderr)
+	asJSON := fs.Bool("json", false, "print one JSON object (result or error) instead of text")
+	quiet := fs.Bool("q", false, "print no progress")
 	journalPath := fs.String("journal", "", "the journal apply left behind (default: PATH.winrepart-journal)")
 	mode := fs.String("mode", "auto", "auto (undo if possible, else finish), forward (finish) or back (undo)")
 	sectorSize := fs.Int("sector-size", 0, "logical sector size in bytes for images (0: detect)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: winrefix recover [--journal FILE] [--mode auto|forward|back] PATH")
+		fmt.Fprintln(stderr, usageLines["recover"])
 		fs.PrintDefaults()
 	}
 	operands, err := parseFlags(fs, args)
@@ -165,7 +146,12 @@ func runRecover(ctx context.Context, args []string, stdout, stderr io.Writer) (i
 		return exitFailed, err
 	}
 	defer dev.Close()
-	res, err := winrepart.Recover(ctx, dev, *journalPath, m, progressPrinter(stderr))
+	prog := newProgress(stderr, *quiet)
+	res, err := winrepart.Recover(ctx, dev, *journalPath, m, prog.Func())
+	prog.Done()
+	if *asJSON {
+		return printRecover(stdout, path, *journalPath, res, err)
+	}
 	if err != nil {
 		return exitFailed, err
 	}

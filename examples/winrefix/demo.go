@@ -19,8 +19,9 @@ import (
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
 	fs := newFlags("demo", stderr)
 	keep := fs.Bool("keep", false, "keep the fixed image (its path is printed) instead of removing it")
+	quiet := fs.Bool("q", false, "print no progress")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: winrefix demo [--keep]")
+		fmt.Fprintln(stderr, usageLines["demo"])
 		fs.PrintDefaults()
 	}
 	operands, err := parseFlags(fs, args)
@@ -51,11 +52,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 	if err != nil {
 		return exitFailed, err
 	}
-	fmt.Fprintln(stdout, before)
+	fmt.Fprintln(stdout, withCLI(before.String()))
 
 	fmt.Fprintln(stdout, "== 2. Plan")
 	p := planner.New(before, planner.Options{})
-	fmt.Fprintln(stdout, p)
+	fmt.Fprintln(stdout, withCLI(p.String()))
 	if p.Refused {
 		return exitRefused, nil
 	}
@@ -63,10 +64,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 	fmt.Fprintln(stdout, "== 3. Apply, behind a journal")
 	journalPath := filepath.Join(filepath.Dir(path), "demo.winrepart-journal")
 	start := time.Now()
-	res, err := winrepart.Apply(ctx, dev, p, winrepart.ApplyOptions{JournalPath: journalPath, Progress: progressPrinter(stderr)})
-	if isTerminal(stderr) {
-		fmt.Fprintln(stderr)
-	}
+	prog := newProgress(stderr, *quiet)
+	res, err := winrepart.Apply(ctx, dev, p, winrepart.ApplyOptions{JournalPath: journalPath, Progress: prog.Func()})
+	prog.Done()
 	if err != nil {
 		return exitFailed, err
 	}
@@ -75,7 +75,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 	os.Remove(journalPath)
 
 	fmt.Fprintln(stdout, "== 4. Verify: inspect again and compare with the plan")
-	fmt.Fprintln(stdout, res.After)
+	fmt.Fprintln(stdout, withCLI(res.After.String()))
 	fmt.Fprintf(stdout, "The disk matches the plan. WinRE: %s free of %s required.\n",
 		recovery.FormatBytes(res.After.WinRE.FreeBytes), recovery.FormatBytes(res.After.WinRE.RequiredFreeBytes))
 	if *keep {

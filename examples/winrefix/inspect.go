@@ -66,7 +66,7 @@ func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) (i
 	sectorSize := fs.Int("sector-size", 0, "logical sector size in bytes for images (0: detect)")
 	tableOnly := fs.Bool("table-only", false, "read the partition table only: no filesystems, no WinRE verdict")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: winrefix inspect [--json] [--sector-size N] [--table-only] [PATH]")
+		fmt.Fprintln(stderr, usageLines["inspect"])
 		fs.PrintDefaults()
 	}
 	operands, err := parseFlags(fs, args)
@@ -98,6 +98,6 @@ func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) (i
 		return exitOK, enc.Encode(layout)
 	}
 	fmt.Fprintf(stdout, "Disk:         %s\n", path)
-	fmt.Fprint(stdout, layout.String())
+	fmt.Fprint(stdout, withCLI(layout.String()))
 	return exitOK, nil
 }

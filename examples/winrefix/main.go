@@ -4,18 +4,22 @@
 //
 // Usage:
 //
-//	winrefix [demo [--keep]]
+//	winrefix demo    [-q] [--keep]
 //	winrefix inspect [--json] [--sector-size N] [--table-only] [PATH]
-//	winrefix plan [--json] [--min-free SIZE] [--size SIZE] [PATH]
-//	winrefix script [--format powershell|diskpart] [PATH]
-//	winrefix apply [--yes] [--journal FILE] [--min-free SIZE] [--size SIZE] PATH
-//	winrefix recover [--journal FILE] [--mode auto|forward|back] PATH
+//	winrefix plan    [--json] [--min-free SIZE] [--size SIZE] [--allow-dirty] [--sector-size N] [PATH]
+//	winrefix script  [--format powershell|diskpart|intune] [--out DIR] [--min-free SIZE] [--size SIZE] [--allow-dirty] [--sector-size N] [PATH]
+//	winrefix apply   [--yes] [--json] [-q] [-v] [--plan FILE] [--journal FILE] [--min-free SIZE] [--size SIZE] [--allow-dirty] [--sector-size N] PATH
+//	winrefix recover [--json] [-q] [--journal FILE] [--mode auto|forward|back] [--sector-size N] PATH
+//	winrefix version
+//	winrefix --version
 //
 // With no command, winrefix runs the demo on a copy of an embedded sample
 // Windows disk image; inspect, plan and script with no PATH work on it too.
 //
 // Exit status: 0 success, 1 failure (e.g. no readable partition table), 2
-// usage error, 3 plan refused (nothing written).
+// usage error, 3 plan refused or the disk changed since it was planned
+// (nothing written). With --json, a command prints one JSON object on
+// stdout, errors included; README.md documents its keys.
 package main
 
 import (
@@ -57,10 +61,23 @@ func init() {
 		{"demo", "fix a copy of the embedded sample image: inspect, plan, apply, verify", runDemo},
 		{"inspect", "print the partition table, roles, filesystem facts and the WinRE verdict", runInspect},
 		{"plan", "print the plan that gives WinRE room (a dry run), or why there is none", runPlan},
-		{"script", "print the same decision as a Windows-side PowerShell or diskpart script", runScript},
+		{"script", "print the same decision as a Windows-side PowerShell, diskpart or Intune script", runScript},
 		{"apply", "apply the plan behind a journal (--yes), then verify", runApply},
 		{"recover", "finish or undo an interrupted apply from its journal", runRecover},
+		{"version", "print the version of winrefix and the library", runVersion},
 	}
+}
+
+// usageLines holds each command's usage line: the flags it takes, as its
+// -h and README.md show them (a test keeps the three in step).
+var usageLines = map[string]string{
+	"demo":    "usage: winrefix demo [-q] [--keep]",
+	"inspect": "usage: winrefix inspect [--json] [--sector-size N] [--table-only] [PATH]",
+	"plan":    "usage: winrefix plan [--json] [--min-free SIZE] [--size SIZE] [--allow-dirty] [--sector-size N] [PATH]",
+	"script":  "usage: winrefix script [--format powershell|diskpart|intune] [--out DIR] [--min-free SIZE] [--size SIZE] [--allow-dirty] [--sector-size N] [PATH]",
+	"apply":   "usage: winrefix apply [--yes] [--json] [-q] [-v] [--plan FILE] [--journal FILE] [--min-free SIZE] [--size SIZE] [--allow-dirty] [--sector-size N] PATH",
+	"recover": "usage: winrefix recover [--json] [-q] [--journal FILE] [--mode auto|forward|back] [--sector-size N] PATH",
+	"version": "usage: winrefix version",
 }
 
 func usage(w io.Writer) {
@@ -70,7 +87,7 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nWith no PATH, commands work on an embedded sample Windows disk image.")
-	fmt.Fprintln(w, "Run 'winrefix <command> -h' for a command's flags.")
+	fmt.Fprintln(w, "Run 'winrefix <command> -h' for a command's flags, 'winrefix --version' for the version.")
 }
 
 func main() {
@@ -82,9 +99,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 {
 		name, args = args[0], args[1:]
 	}
-	if name == "-h" || name == "--help" || name == "help" {
+	switch name {
+	case "-h", "--help", "-help", "help":
 		usage(stdout)
 		return exitOK
+	case "--version", "-version":
+		name = "version"
 	}
 	for _, c := range commands {
 		if c.name != name {
@@ -92,22 +112,30 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		code, err := c.run(ctx, args, stdout, stderr)
 		var ue *usageError
+		var rep *reportedError
 		switch {
 		case errors.Is(err, flag.ErrHelp):
 			return exitOK
 		case errors.As(err, &ue):
-			fmt.Fprintf(stderr, "winrefix %s: %v\n", name, err)
-			return exitUsage
-		case err != nil:
-			fmt.Fprintf(stderr, "winrefix %s: %v\n", name, err)
-			if code == exitOK {
-				code = exitFailed
+			code = exitUsage
+		case err != nil && code == exitOK:
+			code = exitFailed
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "winrefix %s: %s\n", name, withCLI(err.Error()))
+			// With --json, an error is one JSON object on stdout, unless
+			// the command already printed its object with the error in it.
+			if wantsJSON(args) && !errors.As(err, &rep) {
+				newReport(name, true).print(stdout, code, err)
 			}
 		}
 		return code
 	}
 	fmt.Fprintf(stderr, "winrefix: unknown command %q\n", name)
 	usage(stderr)
+	if wantsJSON(args) {
+		newReport(name, true).print(stdout, exitUsage, usagef("unknown command %q", name))
+	}
 	return exitUsage
 }
 

@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -67,7 +69,10 @@ type planFlags struct {
 	size       sizeFlag
 	allowDirty bool
 	sectorSize int
-	verbose    bool // apply -v: log steps to stderr
+	verbose    bool    // apply -v: log steps to stderr
+	quiet      bool    // apply -q: no progress
+	planFile   string  // apply --plan: a saved plan
+	report     *report // apply --json: the report being filled in
 }
 
 func (pf *planFlags) register(fs *flag.FlagSet) {
@@ -85,7 +90,36 @@ func (pf *planFlags) check() error {
 	if pf.sectorSize != 0 && pf.sectorSize != 512 && pf.sectorSize != 4096 {
 		return usagef("--sector-size must be 512 or 4096")
 	}
+	if pf.planFile != "" && (pf.minFree.bytes != 0 || pf.size.bytes != 0 || pf.allowDirty) {
+		return usagef("--plan applies a saved plan as it was made: --min-free, --size and --allow-dirty belong to plan")
+	}
 	return nil
+}
+
+// planFor returns the plan for the disk inspected as l: the saved plan of
+// --plan, whose preconditions must hold on l, or a new one. On error it
+// also returns the exit status: 3 for a saved plan the disk no longer
+// fits, 1 for one that cannot be read.
+func (pf *planFlags) planFor(l *recovery.Layout) (*planner.Plan, int, error) {
+	if pf.planFile == "" {
+		return planner.New(l, withBCDPatching(pf.options(), l)), exitOK, nil
+	}
+	f, err := os.Open(pf.planFile)
+	if err != nil {
+		return nil, exitFailed, err
+	}
+	defer f.Close()
+	p, err := planner.ReadJSON(f)
+	if err != nil {
+		return nil, exitFailed, fmt.Errorf("reading the saved plan %s: %w", pf.planFile, err)
+	}
+	if p.Refused {
+		return p, exitOK, nil
+	}
+	if err := p.Check(l); err != nil {
+		return nil, exitRefused, fmt.Errorf("the saved plan %s no longer fits the disk: %w", pf.planFile, err)
+	}
+	return p, exitOK, nil
 }
 
 // parse parses args with fs and checks the shared flags.
@@ -128,7 +162,7 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 	pf.register(fs)
 	asJSON := fs.Bool("json", false, "print the plan as JSON")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: winrefix plan [--json] [--min-free SIZE] [--size SIZE] [--allow-dirty] [PATH]")
+		fmt.Fprintln(stderr, usageLines["plan"])
 		fs.PrintDefaults()
 	}
 	operands, err := pf.parse(fs, args)
@@ -146,7 +180,7 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 			return exitFailed, err
 		}
 	} else {
-		fmt.Fprint(stdout, p.String())
+		fmt.Fprint(stdout, withCLI(p.String()))
 	}
 	if p.Refused {
 		return exitRefused, nil
@@ -158,26 +192,78 @@ func runScript(ctx context.Context, args []string, stdout, stderr io.Writer) (in
 	fs := newFlags("script", stderr)
 	var pf planFlags
 	pf.register(fs)
-	format := fs.String("format", "powershell", "script format: powershell or diskpart")
+	format := fs.String("format", "powershell", "script format: powershell, diskpart, or intune (a detection and a remediation script)")
+	outDir := fs.String("out", "", "write the script(s) into this directory instead of stdout (winrepart-fix.ps1, winrepart-fix.cmd, or winrepart-detect.ps1 and winrepart-remediate.ps1)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: winrefix script [--format powershell|diskpart] [--min-free SIZE] [--size SIZE] [PATH]")
+		fmt.Fprintln(stderr, usageLines["script"])
 		fs.PrintDefaults()
 	}
 	operands, err := pf.parse(fs, args)
 	if err != nil {
 		return exitUsage, err
 	}
-	if *format != "powershell" && *format != "diskpart" {
-		return exitUsage, usagef("--format must be powershell or diskpart")
+	if *format != "powershell" && *format != "diskpart" && *format != "intune" {
+		return exitUsage, usagef("--format must be powershell, diskpart or intune")
 	}
 	p, err := pf.planOperand(ctx, operands, stderr)
 	if err != nil {
 		return exitFailed, err
 	}
-	if *format == "diskpart" {
-		fmt.Fprint(stdout, p.DiskpartScript())
-	} else {
-		fmt.Fprint(stdout, p.PowerShellScript())
+	var files []scriptFile
+	switch *format {
+	case "diskpart":
+		files = []scriptFile{{"winrepart-fix.cmd", "", p.DiskpartScript()}}
+	case "intune":
+		det, rem := p.IntuneScripts()
+		files = []scriptFile{{"winrepart-detect.ps1", "detection script", det}, {"winrepart-remediate.ps1", "remediation script", rem}}
+	default:
+		files = []scriptFile{{"winrepart-fix.ps1", "", p.PowerShellScript()}}
+	}
+	if err := writeScripts(stdout, *outDir, files); err != nil {
+		return exitFailed, err
+	}
+	switch {
+	case p.Strategy == planner.StrategyNoop && !p.Refused:
+		fmt.Fprintln(stderr, "winrefix script: nothing to do: "+p.Summary)
+	case p.Refused && p.Scriptable():
+		fmt.Fprintln(stderr, "winrefix script: the plan is refused offline; the script does the job from the running Windows (its header says why)")
+		return exitRefused, nil
+	case p.Refused:
+		fmt.Fprintln(stderr, "winrefix script: the plan is refused and no Windows-side script can carry it out either: "+p.Summary)
+		return exitRefused, nil
 	}
 	return exitOK, nil
+}
+
+// scriptFile is one script the script command prints or writes.
+type scriptFile struct {
+	name, what, text string
+}
+
+// writeScripts prints files to stdout (each under a comment line naming it
+// when there are several) or, with dir, writes each into dir.
+func writeScripts(stdout io.Writer, dir string, files []scriptFile) error {
+	if dir == "" {
+		for i, f := range files {
+			if len(files) > 1 {
+				if i > 0 {
+					fmt.Fprintln(stdout)
+				}
+				fmt.Fprintf(stdout, "# ===== %s: save as %s =====\n", f.what, f.name)
+			}
+			fmt.Fprint(stdout, f.text)
+		}
+		return nil
+	}
+	for _, f := range files {
+		text := f.text
+		if strings.HasSuffix(f.name, ".cmd") {
+			text = strings.ReplaceAll(text, "\r\n", "\n") // already CRLF
+			text = strings.ReplaceAll(text, "\n", "\r\n")
+		}
+		if err := os.WriteFile(filepath.Join(dir, f.name), []byte(text), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -1,0 +1,19 @@
+package main
+
+import "strings"
+
+// cliWords adds winrefix's own command and flag names to the operations
+// the library's messages speak of: the library never names this tool (a
+// vendor's UI shows its messages), so the tool says where it prints them
+// how each operation is done with it. JSON output keeps the library's
+// words.
+var cliWords = strings.NewReplacer(
+	"run the Windows-side script", "run the Windows-side script (winrefix script)",
+	"allow changes to dirty volumes", "allow changes to dirty volumes (--allow-dirty)",
+	"plan the fix", "plan the fix (winrefix plan)",
+	"recover with the journal", "recover with the journal (winrefix recover)",
+	"inspect it with filesystems", "inspect it with filesystems (winrefix inspect)",
+)
+
+// withCLI returns s with winrefix's names added (see cliWords).
+func withCLI(s string) string { return cliWords.Replace(s) }
