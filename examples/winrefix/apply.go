@@ -98,8 +98,8 @@ func applyPath(ctx context.Context, path, journalPath string, pf planFlags, yes 
 		if errors.Is(err, winrepart.ErrChanged) || errors.Is(err, winrepart.ErrReAgentPatch) || errors.Is(err, winrepart.ErrUnsupportedStep) {
 			return exitRefused, err
 		}
-		if _, serr := os.Stat(journalPath); serr == nil {
-			fmt.Fprintf(stderr, "winrefix: the journal is at %s; run 'winrefix recover --journal %s %s'\n", journalPath, journalPath, path)
+		if errors.Is(err, winrepart.ErrInterrupted) {
+			fmt.Fprintf(stderr, "winrefix: the change was interrupted after writing began; the journal is at %s: run 'winrefix recover --journal %s %s'\n", journalPath, journalPath, path)
 		}
 		return exitFailed, err
 	}

@@ -164,10 +164,11 @@ func errorOf(code int, err error, p *planner.Plan) *errorJSON {
 		e.Code = errCodeUnsupported
 	case errors.Is(err, winrepart.ErrVerify):
 		e.Code = errCodeVerify
-	case errors.Is(err, winrepart.ErrMounted), errors.Is(err, journal.ErrBusy), errors.Is(err, syscall.EBUSY):
+	case errors.Is(err, winrepart.ErrMounted), errors.Is(err, winrepart.ErrBusy), errors.Is(err, journal.ErrBusy), errors.Is(err, syscall.EBUSY):
 		e.Code = errCodeBusy
 	case errors.Is(err, journal.ErrCorrupt), errors.Is(err, journal.ErrVersion), errors.Is(err, journal.ErrJournalMismatch),
-		errors.Is(err, journal.ErrIrreversible), errors.Is(err, journal.ErrRolledBack), errors.Is(err, journal.ErrSameDevice):
+		errors.Is(err, journal.ErrIrreversible), errors.Is(err, journal.ErrRolledBack), errors.Is(err, journal.ErrSameDevice),
+		errors.Is(err, journal.ErrUnproven):
 		e.Code = errCodeJournal
 	case errors.Is(err, planner.ErrSavedPlan):
 		e.Code = errCodeBadPlan
