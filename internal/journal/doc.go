@@ -14,14 +14,20 @@
 // # Journal file
 //
 // The file starts with a 32-byte preamble (magic "WRPJRNL\x00", format
-// version 1, lengths and CRC-32C checksums), then a JSON header (summary,
+// version 2, lengths and CRC-32C checksums), then a JSON header (summary,
 // caller metadata, device size and sector size, copy chunk size, a
 // fingerprint over the old bytes of every Write region, the ops with the
 // SHA-256 of their old and new bytes), then the old and new bytes of every
-// Write. After that comes an append-only log of fixed-size 32-byte records
-// (op index, kind: started / checkpoint / complete / roll back begun /
-// rolled back, copy chunk progress), each with a sequence number and a
-// CRC-32C, so that a torn last record is recognised and ignored. [Create]
+// Write and, for every Copy whose source and destination overlap, a sum of
+// each chunk's source. After that comes an append-only log of 32-byte
+// records (op index, kind: started / checkpoint / complete / roll back
+// begun / rolled back, copy chunk progress), each with a sequence number
+// and a CRC-32C and each stored twice, so that a torn last record is
+// recognised and ignored, one damaged copy is repaired from the other, and
+// a damaged record followed by valid ones is refused as corruption.
+// Version 1 journals (without sums or doubled records) are refused with
+// [ErrVersion]. Recovery checks the disk against the log before trusting
+// it; see proof.go. [Create]
 // writes and syncs the file and its directory before the first device
 // write; every record is synced before the device write it allows, and a
 // checkpoint is recorded only after the device itself was synced.
