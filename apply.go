@@ -192,6 +192,13 @@ func Apply(ctx context.Context, dev Device, p *planner.Plan, opts ApplyOptions) 
 			}
 			return nil, fmt.Errorf("%w (nothing was written): %w", ErrChanged, err)
 		}
+		if !j.Wrote() && ctx.Err() != nil {
+			// Cancelled before the first device write: nothing to recover.
+			if rerr := os.Remove(opts.JournalPath); rerr != nil {
+				log.Warn("removing the unused journal", "err", rerr)
+			}
+			return nil, fmt.Errorf("winrepart: cancelled before the first write (nothing was written): %w", err)
+		}
 		return res, &InterruptedError{JournalPath: opts.JournalPath, Err: err}
 	}
 	if s, ok := dev.(Syncer); ok {

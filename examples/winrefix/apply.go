@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/winrepart/winrepart/internal/journal"
 	"io"
 	"log/slog"
 	"os"
@@ -60,6 +61,9 @@ func applyPath(ctx context.Context, path, journalPath string, pf planFlags, yes 
 		return exitFailed, err
 	}
 	defer dev.Close()
+	if st, err := winrepart.PendingJournal(dev, journalPath); err == nil && st.Pending {
+		return exitFailed, pendingError(st, path)
+	}
 	l, err := recovery.Inspect(ctx, dev, recovery.Options{})
 	if err != nil {
 		return exitFailed, err
@@ -122,6 +126,7 @@ func runRecover(ctx context.Context, args []string, stdout, stderr io.Writer) (i
 	journalPath := fs.String("journal", "", "the journal apply left behind (default: PATH.winrepart-journal)")
 	mode := fs.String("mode", "auto", "auto (undo if possible, else finish), forward (finish) or back (undo)")
 	sectorSize := fs.Int("sector-size", 0, "logical sector size in bytes for images (0: detect)")
+	keep := fs.Bool("keep-journal", false, "keep the journal once the disk is in its old or new state (default: remove it)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, usageLines["recover"])
 		fs.PrintDefaults()
@@ -149,6 +154,21 @@ func runRecover(ctx context.Context, args []string, stdout, stderr io.Writer) (i
 	prog := newProgress(stderr, *quiet)
 	res, err := winrepart.Recover(ctx, dev, *journalPath, m, prog.Func())
 	prog.Done()
+	foreign := 0
+	removed := false
+	if err == nil {
+		// A journal whose regions hold foreign bytes is kept: it may be
+		// another disk's.
+		if foreign = foreignRegions(res); foreign > 0 {
+			fmt.Fprintf(stderr, "winrefix: warning: the journal is %s, but %d of its regions on %s hold neither its old nor its new bytes: it may belong to another disk, or the disk changed since; the journal is kept\n", res.Action, foreign, path)
+		} else if !*keep {
+			if rerr := os.Remove(*journalPath); rerr != nil {
+				fmt.Fprintf(stderr, "winrefix: warning: removing the journal: %v\n", rerr)
+			} else {
+				removed = true
+			}
+		}
+	}
 	if *asJSON {
 		return printRecover(stdout, path, *journalPath, res, err)
 	}
@@ -156,5 +176,32 @@ func runRecover(ctx context.Context, args []string, stdout, stderr io.Writer) (i
 		return exitFailed, err
 	}
 	fmt.Fprintf(stdout, "Recovered: %s.\n", res.Action)
+	if removed {
+		fmt.Fprintf(stdout, "Removed the journal %s (the disk is in its final state).\n", *journalPath)
+	}
 	return exitOK, nil
+}
+
+// foreignRegions counts the checked regions of a complete or rolled back
+// journal that hold something else than the journal's bytes.
+func foreignRegions(res winrepart.RecoverResult) int {
+	if res.Action != journal.AlreadyComplete && res.Action != journal.AlreadyRolledBack {
+		return 0
+	}
+	n := 0
+	for _, r := range res.Before.Regions {
+		if r.Checked && r.Content != journal.ContentNew && r.Content != journal.ContentOld {
+			n++
+		}
+	}
+	return n
+}
+
+// pendingError explains an interrupted change found before any other work.
+func pendingError(st *winrepart.JournalStatus, path string) error {
+	why := st.State
+	if st.Err != nil {
+		why += ": " + st.Err.Error()
+	}
+	return fmt.Errorf("%w: %s (%s); the disk may be half-changed: run 'winrefix recover --journal %s %s' first", errPendingJournal, st.Path, why, st.Path, path)
 }

@@ -65,6 +65,7 @@ func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) (i
 	asJSON := fs.Bool("json", false, "print JSON instead of text")
 	sectorSize := fs.Int("sector-size", 0, "logical sector size in bytes for images (0: detect)")
 	tableOnly := fs.Bool("table-only", false, "read the partition table only: no filesystems, no WinRE verdict")
+	journalPath := fs.String("journal", "", "where an interrupted apply's journal would be (default: PATH.winrepart-journal)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, usageLines["inspect"])
 		fs.PrintDefaults()
@@ -88,6 +89,16 @@ func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) (i
 	}
 	defer dev.Close()
 
+	// A half-done change first: the disk may look fine or broken, and
+	// only recover can tell which state it is meant to be in.
+	if len(operands) > 0 {
+		if *journalPath == "" {
+			*journalPath = defaultJournal(path)
+		}
+		if st, err := winrepart.PendingJournal(dev, *journalPath); err == nil && st.Pending {
+			return exitFailed, pendingError(st, path)
+		}
+	}
 	layout, err := recovery.Inspect(ctx, dev, recovery.Options{TableOnly: *tableOnly})
 	if err != nil {
 		return exitFailed, err

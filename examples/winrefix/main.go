@@ -5,11 +5,11 @@
 // Usage:
 //
 //	winrefix demo    [-q] [--keep]
-//	winrefix inspect [--json] [--sector-size N] [--table-only] [PATH]
+//	winrefix inspect [--json] [--journal FILE] [--sector-size N] [--table-only] [PATH]
 //	winrefix plan    [--json] [--min-free SIZE] [--size SIZE] [--allow-dirty] [--sector-size N] [PATH]
 //	winrefix script  [--format powershell|diskpart|intune] [--out DIR] [--min-free SIZE] [--size SIZE] [--allow-dirty] [--sector-size N] [PATH]
 //	winrefix apply   [--yes] [--json] [-q] [-v] [--plan FILE] [--journal FILE] [--min-free SIZE] [--size SIZE] [--allow-dirty] [--sector-size N] PATH
-//	winrefix recover [--json] [-q] [--journal FILE] [--mode auto|forward|back] [--sector-size N] PATH
+//	winrefix recover [--json] [-q] [--journal FILE] [--keep-journal] [--mode auto|forward|back] [--sector-size N] PATH
 //	winrefix version
 //	winrefix --version
 //
@@ -29,6 +29,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
 )
 
 // Exit statuses.
@@ -72,11 +74,11 @@ func init() {
 // -h and README.md show them (a test keeps the three in step).
 var usageLines = map[string]string{
 	"demo":    "usage: winrefix demo [-q] [--keep]",
-	"inspect": "usage: winrefix inspect [--json] [--sector-size N] [--table-only] [PATH]",
+	"inspect": "usage: winrefix inspect [--json] [--journal FILE] [--sector-size N] [--table-only] [PATH]",
 	"plan":    "usage: winrefix plan [--json] [--min-free SIZE] [--size SIZE] [--allow-dirty] [--sector-size N] [PATH]",
 	"script":  "usage: winrefix script [--format powershell|diskpart|intune] [--out DIR] [--min-free SIZE] [--size SIZE] [--allow-dirty] [--sector-size N] [PATH]",
 	"apply":   "usage: winrefix apply [--yes] [--json] [-q] [-v] [--plan FILE] [--journal FILE] [--min-free SIZE] [--size SIZE] [--allow-dirty] [--sector-size N] PATH",
-	"recover": "usage: winrefix recover [--json] [-q] [--journal FILE] [--mode auto|forward|back] [--sector-size N] PATH",
+	"recover": "usage: winrefix recover [--json] [-q] [--journal FILE] [--keep-journal] [--mode auto|forward|back] [--sector-size N] PATH",
 	"version": "usage: winrefix version",
 }
 
@@ -91,7 +93,12 @@ func usage(w io.Writer) {
 }
 
 func main() {
-	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+	// Ctrl-C and SIGTERM cancel the context: an apply stops at its next
+	// safe point, with its journal kept, and says how to recover.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
