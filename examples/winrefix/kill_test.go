@@ -25,7 +25,7 @@ func TestKilledApply(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	interrupted := 0
-	for i, delay := range []time.Duration{5, 20, 50, 100, 150, 200, 300, 450, 600, 800} {
+	for _, delay := range []time.Duration{5, 20, 50, 100, 150, 200, 300, 450, 600, 800} {
 		for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGINT} {
 			img := testutil.Fixture(t, "gpt-win11-standard")
 			jpath := img + ".winrepart-journal"
@@ -37,7 +37,9 @@ func TestKilledApply(t *testing.T) {
 			cmd.Process.Signal(sig)
 			err := cmd.Wait()
 			code := cmd.ProcessState.ExitCode()
-			what := func(s string) string { return sig.String() + " after " + (delay * time.Millisecond).String() + ": " + s }
+			what := func(s string) string {
+				return sig.String() + " after " + (delay * time.Millisecond).String() + ": " + s
+			}
 			if _, serr := os.Stat(jpath); serr != nil {
 				// Killed before the journal existed, or it finished.
 				continue
@@ -68,7 +70,6 @@ func TestKilledApply(t *testing.T) {
 			if !strings.Contains(string(out), "meets the requirement") && !strings.Contains(string(out), "does NOT meet") {
 				t.Errorf("%s inspect after recover has no WinRE verdict:\n%s", what("inspect"), out)
 			}
-			_ = i
 		}
 	}
 	t.Logf("%d kills left a journal and were recovered", interrupted)
