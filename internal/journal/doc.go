@@ -32,9 +32,10 @@
 // write; every record is synced before the device write it allows, and a
 // checkpoint is recorded only after the device itself was synced.
 //
-// A crash during [Create] can leave a journal file that [Open] rejects as
-// corrupt; no device write happens before Create returns, so the device is
-// then unchanged and the file can be removed.
+// [Create] writes the file under a temporary name and links it into place
+// once it is synced, so a crash during Create leaves no journal at the
+// path (at most a ".partial" file beside it); no device write happens
+// before Create returns.
 //
 // The journal must not live on the device it changes: [Create] refuses
 // the image file itself and, for Linux block devices, any filesystem on

@@ -151,25 +151,41 @@ func Create(path string, dev Device, ops []Op, opts CreateOptions) (*Journal, er
 // device only (never of the journal file) may replace it to save time.
 var fileSync = (*os.File).Sync
 
-// writeDurably creates path (which must not exist), writes b, and syncs
-// the file and its directory.
+// writeDurably creates path (which must not exist) holding b, durably and
+// atomically: b goes to path+".partial" first, which is synced and then
+// linked to path (a link, unlike a rename, never replaces an existing
+// file), and the directory is synced. A crash before the link leaves no
+// journal at path, only the partial file, and no device write happened.
 func writeDurably(path string, b []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	tmp := path + ".partial"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}
+	defer os.Remove(tmp)
 	if _, err := f.Write(b); err != nil {
 		f.Close()
-		os.Remove(path)
 		return err
 	}
 	if err := fileSync(f); err != nil {
 		f.Close()
-		os.Remove(path)
 		return err
 	}
 	if err := f.Close(); err != nil {
 		return err
+	}
+	if err := os.Link(tmp, path); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return err
+		}
+		// A filesystem without hard links (FAT on a USB stick): rename,
+		// after checking that nothing is at path.
+		if _, serr := os.Lstat(path); serr == nil {
+			return fmt.Errorf("%s: %w", path, os.ErrExist)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			return err
+		}
 	}
 	return syncDir(filepath.Dir(path))
 }
