@@ -30,10 +30,7 @@ import (
 // Damages that Open reads to the same log recover the same way, so the
 // disk is recovered once per distinct log.
 func TestCrashApplyJournalDamage(t *testing.T) {
-	for _, c := range []crashLayout{
-		{name: "shrink-os", osMiB: 192, reMiB: 48, minFree: 24 * miniMiB, strategy: planner.StrategyShrinkOS},
-		{name: "relocate", winreFirst: true, osMiB: 224, reMiB: 48, minFree: 24 * miniMiB, strategy: planner.StrategyRelocate},
-	} {
+	for _, c := range crashLayouts {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			journalDamage(t, c)

@@ -314,16 +314,21 @@ func copyFile(t *testing.T, from, to string) {
 // write, the last) the recovered disk goes through sgdisk, ntfsresize and
 // ntfscat. -short tries every fifth crash point.
 func TestCrashApply(t *testing.T) {
-	for _, c := range []crashLayout{
-		{name: "shrink-os", osMiB: 192, reMiB: 48, minFree: 24 * miniMiB, strategy: planner.StrategyShrinkOS},
-		{name: "relocate", winreFirst: true, osMiB: 224, reMiB: 48, minFree: 24 * miniMiB, strategy: planner.StrategyRelocate},
-	} {
+	for _, c := range crashLayouts {
 		t.Run(c.name, func(t *testing.T) {
 			// The two changes share nothing; each mostly copies memory.
 			t.Parallel()
 			crashApply(t, c)
 		})
 	}
+}
+
+// crashLayouts are the two changes the crash tests run: shrink-os (WinRE
+// moved left over its own old place, an irreversible copy) and relocate
+// (WinRE copied into C:'s tail, reversible to the end).
+var crashLayouts = []crashLayout{
+	{name: "shrink-os", osMiB: 192, reMiB: 48, minFree: 24 * miniMiB, strategy: planner.StrategyShrinkOS},
+	{name: "relocate", winreFirst: true, osMiB: 224, reMiB: 48, minFree: 24 * miniMiB, strategy: planner.StrategyRelocate},
 }
 
 func crashApply(t *testing.T, c crashLayout) {

@@ -329,7 +329,7 @@ func (in *inspector) assignRoles() {
 		p := l.Partition(locked[0])
 		p.Role, p.RoleReason = RoleOS, "the only BitLocker-encrypted data volume, and no readable Windows volume: presumably C: (its content cannot be read offline)"
 		l.OS = p.Number
-		in.problem(ProblemOSBitLocker, SeverityWarning, "suspend BitLocker and fix WinRE from Windows (winrefix script), or decrypt C: first",
+		in.problem(ProblemOSBitLocker, SeverityWarning, "suspend BitLocker and fix WinRE from Windows (the Windows-side script), or decrypt C: first",
 			"C: (partition %d) is BitLocker-encrypted: ReAgent.xml cannot be read and C: cannot be shrunk offline", p.Number)
 	}
 }
