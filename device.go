@@ -212,7 +212,8 @@ type Image struct{ fileDevice }
 // A writable open is exclusive. On Linux it takes an open file
 // description lock (F_OFD_SETLK) on the whole file, held until Close, and
 // fails with an error wrapping [ErrBusy] when another process holds one
-// (another writable open, a QEMU virtual machine running from the image).
+// (another writable open; by the same mechanism, untested, a QEMU virtual
+// machine running from the image).
 // It also refuses the image while a loop device backed by it has a
 // mounted partition (a [*MountedError]) or is claimed exclusively by
 // another process ([ErrBusy]), and claims such loop devices itself until
