@@ -307,7 +307,7 @@ func (b *builder) writeTable(s planner.Step) error {
 			return err
 		}
 		for _, w := range ws {
-			pieces = append(pieces, piece{w.Offset, w.Data, w.What})
+			pieces = append(pieces, piece{w.Offset, w.New, w.What})
 		}
 	case s.MBR != nil:
 		ws, err := s.MBR.Writes()
@@ -315,7 +315,7 @@ func (b *builder) writeTable(s planner.Step) error {
 			return err
 		}
 		for _, w := range ws {
-			pieces = append(pieces, piece{w.Offset, w.Data, w.What})
+			pieces = append(pieces, piece{w.Offset, w.New, w.What})
 		}
 	default:
 		return errors.New("write-table step without a table")

@@ -167,9 +167,6 @@ func TestStrings(t *testing.T) {
 	if Primary.String() != "primary" || Backup.String() != "backup" || Source(7).String() != "Source(7)" {
 		t.Error("Source.String")
 	}
-	if SeverityError.String() != "error" || Severity(9).String() != "Severity(9)" {
-		t.Error("Severity.String")
-	}
 	he := &HeaderError{Copy: Backup, LBA: 8191, Field: "MyLBA", Value: 1, Detail: "read at LBA 8191", Err: ErrMyLBA}
 	if got := he.Error(); got != "gpt: MyLBA does not match the header's location: backup header at LBA 8191: MyLBA = 0x1 (read at LBA 8191)" {
 		t.Errorf("HeaderError: %s", got)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
+	"github.com/winrepart/winrepart/diag"
 	"github.com/winrepart/winrepart/mbr"
 )
 
@@ -151,8 +152,8 @@ func TestCorruptCopies(t *testing.T) {
 	}
 }
 
-// allCodes lists every ProblemCode; TestVerifyCodes checks each is produced.
-var allCodes = []ProblemCode{
+// allCodes lists every diag.Code; TestVerifyCodes checks each is produced.
+var allCodes = []diag.Code{
 	ProblemPrimaryInvalid, ProblemBackupInvalid, ProblemHeadersDiffer, ProblemAlternateLBA, ProblemArraysDiffer,
 	ProblemBackupNotAtEnd, ProblemRevision, ProblemReservedNonzero, ProblemArraySmall, ProblemZeroDiskGUID,
 	ProblemStartAfterEnd, ProblemOutsideDisk, ProblemOutsideUsable, ProblemOverlap, ProblemDuplicateGUID,
@@ -163,24 +164,24 @@ var allCodes = []ProblemCode{
 func TestVerifyCodes(t *testing.T) {
 	byBytes := []struct {
 		mutator
-		want []ProblemCode
+		want []diag.Code
 	}{
-		{mutator{"primary-crc", func(b []byte) { b[primaryOff+offDiskGUID] ^= 1 }}, []ProblemCode{ProblemPrimaryInvalid}},
-		{mutator{"backup-crc", func(b []byte) { b[backupOff+offDiskGUID] ^= 1 }}, []ProblemCode{ProblemBackupInvalid}},
-		{mutator{"backup-disk-guid", func(b []byte) { b[backupOff+offDiskGUID] ^= 1; fixHeaderCRC(b, backupOff) }}, []ProblemCode{ProblemHeadersDiffer}},
-		{mutator{"backup-alternate", setHeader64(backupOff, offAlternateLBA, 5)}, []ProblemCode{ProblemAlternateLBA}},
-		{mutator{"backup-array", func(b []byte) { b[backupOff-32*512+offEntryName] ^= 1; fixArrayCRC(b, backupOff, 512) }}, []ProblemCode{ProblemArraysDiffer, ProblemHeadersDiffer}},
+		{mutator{"primary-crc", func(b []byte) { b[primaryOff+offDiskGUID] ^= 1 }}, []diag.Code{ProblemPrimaryInvalid}},
+		{mutator{"backup-crc", func(b []byte) { b[backupOff+offDiskGUID] ^= 1 }}, []diag.Code{ProblemBackupInvalid}},
+		{mutator{"backup-disk-guid", func(b []byte) { b[backupOff+offDiskGUID] ^= 1; fixHeaderCRC(b, backupOff) }}, []diag.Code{ProblemHeadersDiffer}},
+		{mutator{"backup-alternate", setHeader64(backupOff, offAlternateLBA, 5)}, []diag.Code{ProblemAlternateLBA}},
+		{mutator{"backup-array", func(b []byte) { b[backupOff-32*512+offEntryName] ^= 1; fixArrayCRC(b, backupOff, 512) }}, []diag.Code{ProblemArraysDiffer, ProblemHeadersDiffer}},
 		{mutator{"revision", func(b []byte) {
 			setHeader32(primaryOff, offRevision, 0x20000)(b)
 			setHeader32(backupOff, offRevision, 0x20000)(b)
-		}}, []ProblemCode{ProblemRevision}},
+		}}, []diag.Code{ProblemRevision}},
 		{mutator{"reserved", func(b []byte) {
 			setHeader32(primaryOff, offReserved, 1)(b)
-		}}, []ProblemCode{ProblemReservedNonzero}},
-		{mutator{"sector-tail", func(b []byte) { b[primaryOff+400] = 1 }}, []ProblemCode{ProblemReservedNonzero}},
-		{mutator{"alternate-past-disk", setHeader64(primaryOff, offAlternateLBA, 1<<40)}, []ProblemCode{ProblemAlternateLBA}},
+		}}, []diag.Code{ProblemReservedNonzero}},
+		{mutator{"sector-tail", func(b []byte) { b[primaryOff+400] = 1 }}, []diag.Code{ProblemReservedNonzero}},
+		{mutator{"alternate-past-disk", setHeader64(primaryOff, offAlternateLBA, 1<<40)}, []diag.Code{ProblemAlternateLBA}},
 	}
-	seen := map[ProblemCode]bool{}
+	seen := map[diag.Code]bool{}
 	for _, tt := range byBytes {
 		t.Run(tt.name, func(t *testing.T) {
 			img := goodImage(t)
@@ -195,29 +196,29 @@ func TestVerifyCodes(t *testing.T) {
 	byTable := []struct {
 		name string
 		edit func(t *Table)
-		want []ProblemCode
+		want []diag.Code
 	}{
-		{"grown", func(t *Table) { t.DiskSize += 1 << 20 }, []ProblemCode{ProblemBackupNotAtEnd, ProblemMBRProtectiveRange}},
-		{"small-array", func(t *Table) { t.Header.NumberOfPartitionEntries = 4 }, []ProblemCode{ProblemArraySmall}},
-		{"zero-disk-guid", func(t *Table) { t.Header.DiskGUID = uuid.Nil }, []ProblemCode{ProblemZeroDiskGUID}},
-		{"start-after-end", func(t *Table) { t.Entries[1].FirstLBA = 6200 }, []ProblemCode{ProblemStartAfterEnd}},
-		{"outside-disk", func(t *Table) { t.Entries[2].LastLBA = 9000 }, []ProblemCode{ProblemOutsideDisk}},
-		{"outside-usable", func(t *Table) { t.Entries[2].LastLBA = 8180 }, []ProblemCode{ProblemOutsideUsable}},
-		{"overlap", func(t *Table) { t.Entries[0].LastLBA = 4096 }, []ProblemCode{ProblemOverlap}},
-		{"duplicate-guid", func(t *Table) { t.Entries[1].UniqueGUID = t.Entries[0].UniqueGUID }, []ProblemCode{ProblemDuplicateGUID}},
-		{"zero-guid", func(t *Table) { t.Entries[1].UniqueGUID = uuid.Nil }, []ProblemCode{ProblemZeroUniqueGUID}},
-		{"unaligned", func(t *Table) { t.Entries[1].FirstLBA = 4097 }, []ProblemCode{ProblemUnaligned}},
-		{"mbr-missing", func(t *Table) { t.ProtectiveMBR = nil }, []ProblemCode{ProblemMBRMissing}},
-		{"mbr-classic", func(t *Table) { t.ProtectiveMBR.Entries[0].Type = mbr.TypeNTFS }, []ProblemCode{ProblemMBRNotProtective}},
-		{"mbr-empty", func(t *Table) { t.ProtectiveMBR.Entries[0] = mbr.Entry{} }, []ProblemCode{ProblemMBRNotProtective}},
-		{"mbr-short", func(t *Table) { t.ProtectiveMBR.Entries[0].Sectors-- }, []ProblemCode{ProblemMBRProtectiveRange}},
-		{"mbr-two-ee", func(t *Table) { t.ProtectiveMBR.Entries[3] = t.ProtectiveMBR.Entries[0] }, []ProblemCode{ProblemMBRManyProtective}},
+		{"grown", func(t *Table) { t.DiskSize += 1 << 20 }, []diag.Code{ProblemBackupNotAtEnd, ProblemMBRProtectiveRange}},
+		{"small-array", func(t *Table) { t.Header.NumberOfPartitionEntries = 4 }, []diag.Code{ProblemArraySmall}},
+		{"zero-disk-guid", func(t *Table) { t.Header.DiskGUID = uuid.Nil }, []diag.Code{ProblemZeroDiskGUID}},
+		{"start-after-end", func(t *Table) { t.Entries[1].FirstLBA = 6200 }, []diag.Code{ProblemStartAfterEnd}},
+		{"outside-disk", func(t *Table) { t.Entries[2].LastLBA = 9000 }, []diag.Code{ProblemOutsideDisk}},
+		{"outside-usable", func(t *Table) { t.Entries[2].LastLBA = 8180 }, []diag.Code{ProblemOutsideUsable}},
+		{"overlap", func(t *Table) { t.Entries[0].LastLBA = 4096 }, []diag.Code{ProblemOverlap}},
+		{"duplicate-guid", func(t *Table) { t.Entries[1].UniqueGUID = t.Entries[0].UniqueGUID }, []diag.Code{ProblemDuplicateGUID}},
+		{"zero-guid", func(t *Table) { t.Entries[1].UniqueGUID = uuid.Nil }, []diag.Code{ProblemZeroUniqueGUID}},
+		{"unaligned", func(t *Table) { t.Entries[1].FirstLBA = 4097 }, []diag.Code{ProblemUnaligned}},
+		{"mbr-missing", func(t *Table) { t.ProtectiveMBR = nil }, []diag.Code{ProblemMBRMissing}},
+		{"mbr-classic", func(t *Table) { t.ProtectiveMBR.Entries[0].Type = mbr.TypeNTFS }, []diag.Code{ProblemMBRNotProtective}},
+		{"mbr-empty", func(t *Table) { t.ProtectiveMBR.Entries[0] = mbr.Entry{} }, []diag.Code{ProblemMBRNotProtective}},
+		{"mbr-short", func(t *Table) { t.ProtectiveMBR.Entries[0].Sectors-- }, []diag.Code{ProblemMBRProtectiveRange}},
+		{"mbr-two-ee", func(t *Table) { t.ProtectiveMBR.Entries[3] = t.ProtectiveMBR.Entries[0] }, []diag.Code{ProblemMBRManyProtective}},
 		{"hybrid", func(t *Table) {
 			t.ProtectiveMBR.Entries[1] = mbr.Entry{Type: mbr.TypeEFISystem, StartLBA: 2048, Sectors: 2048}
-		}, []ProblemCode{ProblemMBRHybrid}},
+		}, []diag.Code{ProblemMBRHybrid}},
 		{"hybrid-mismatch", func(t *Table) {
 			t.ProtectiveMBR.Entries[1] = mbr.Entry{Type: mbr.TypeNTFS, StartLBA: 4096, Sectors: 100}
-		}, []ProblemCode{ProblemMBRHybrid, ProblemHybridMismatch}},
+		}, []diag.Code{ProblemMBRHybrid, ProblemHybridMismatch}},
 	}
 	for _, tt := range byTable {
 		t.Run(tt.name, func(t *testing.T) {
@@ -239,9 +240,9 @@ func TestVerifyCodes(t *testing.T) {
 	}
 }
 
-func checkCodes(t *testing.T, ps []Problem, want []ProblemCode, seen map[ProblemCode]bool) {
+func checkCodes(t *testing.T, ps []diag.Problem, want []diag.Code, seen map[diag.Code]bool) {
 	t.Helper()
-	got := map[ProblemCode]bool{}
+	got := map[diag.Code]bool{}
 	for _, p := range ps {
 		got[p.Code] = true
 		seen[p.Code] = true

@@ -46,8 +46,8 @@
 // [Table.Verify] reports, without failing, what gdisk's verify reports:
 // invalid or disagreeing copies, a backup not at the end of the disk,
 // partitions outside the disk or the usable range, overlaps, duplicate
-// GUIDs, and protective or hybrid MBR problems, each as a [Problem] with a
-// stable [ProblemCode] and a remedy.
+// GUIDs, and protective or hybrid MBR problems, each as a [diag.Problem]
+// with a stable code (the Problem constants here) and a remedy.
 //
 // # Editing
 //

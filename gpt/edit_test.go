@@ -375,7 +375,7 @@ func TestThreeTiB(t *testing.T) {
 			}
 			d := &sparseDisk{size: size, chunks: map[int64][]byte{}}
 			for _, w := range ws {
-				d.WriteAt(w.Data, w.Offset)
+				d.WriteAt(w.New, w.Offset)
 			}
 			got, err := Read(d, size, ss)
 			if err != nil {
@@ -446,7 +446,7 @@ func TestHybridMBRLeftAlone(t *testing.T) {
 		t.Fatalf("Read: %v, MBR %v", err, got.ProtectiveMBR)
 	}
 	ws, _ = got.Writes()
-	if last := ws[len(ws)-1]; last.Offset != 0 || last.Data[510] != 0x55 || last.Data[450] != 0xEE {
+	if last := ws[len(ws)-1]; last.Offset != 0 || last.New[510] != 0x55 || last.New[450] != 0xEE {
 		t.Errorf("no protective MBR written: %+v", last.What)
 	}
 }

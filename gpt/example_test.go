@@ -47,7 +47,7 @@ func Example() {
 		panic(err)
 	}
 	for _, w := range ws {
-		disk.WriteAt(w.Data, w.Offset)
+		disk.WriteAt(w.New, w.Offset)
 	}
 
 	got, err := gpt.Read(bytes.NewReader(disk), size, 512)
@@ -77,7 +77,7 @@ func ExampleRead_fallback() {
 	ws, _ := t.Writes()
 	disk := make(memDisk, size)
 	for _, w := range ws {
-		disk.WriteAt(w.Data, w.Offset)
+		disk.WriteAt(w.New, w.Offset)
 	}
 	disk[512+60] ^= 0xFF // damage the primary header
 

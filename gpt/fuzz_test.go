@@ -93,10 +93,10 @@ func FuzzRead(f *testing.F) {
 		}
 		img := bytes.Clone(disk)
 		for _, w := range ws {
-			if w.Offset < 0 || w.Offset+int64(len(w.Data)) > size {
-				t.Fatalf("%s at %d+%d outside the %d-byte disk", w.What, w.Offset, len(w.Data), size)
+			if w.Offset < 0 || w.Offset+int64(len(w.New)) > size {
+				t.Fatalf("%s at %d+%d outside the %d-byte disk", w.What, w.Offset, len(w.New), size)
 			}
-			copy(img[w.Offset:], w.Data)
+			copy(img[w.Offset:], w.New)
 		}
 		again, err := Read(bytes.NewReader(img), size, ss)
 		if err != nil {

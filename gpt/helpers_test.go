@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/winrepart/winrepart/diag"
 	"github.com/winrepart/winrepart/internal/testutil"
 )
 
@@ -88,7 +89,7 @@ func readImage(t *testing.T, path string, sectorSize int) *Table {
 }
 
 // applyWrites performs ws on the file at path.
-func applyWrites(t *testing.T, path string, ws []Write) {
+func applyWrites(t *testing.T, path string, ws []diag.Write) {
 	t.Helper()
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
@@ -96,31 +97,31 @@ func applyWrites(t *testing.T, path string, ws []Write) {
 	}
 	defer f.Close()
 	for _, w := range ws {
-		if _, err := f.WriteAt(w.Data, w.Offset); err != nil {
+		if _, err := f.WriteAt(w.New, w.Offset); err != nil {
 			t.Fatalf("%s: %v", w.What, err)
 		}
 	}
 }
 
-func applyWritesMem(img []byte, ws []Write) {
+func applyWritesMem(img []byte, ws []diag.Write) {
 	for _, w := range ws {
-		copy(img[w.Offset:], w.Data)
+		copy(img[w.Offset:], w.New)
 	}
 }
 
 // checkWritesMatch reports the first byte where ws differ from the disk,
 // naming the LBA and the offset within it.
-func checkWritesMatch(t *testing.T, disk io.ReaderAt, ws []Write, sectorSize int) {
+func checkWritesMatch(t *testing.T, disk io.ReaderAt, ws []diag.Write, sectorSize int) {
 	t.Helper()
 	for _, w := range ws {
-		got := make([]byte, len(w.Data))
+		got := make([]byte, len(w.New))
 		if _, err := disk.ReadAt(got, w.Offset); err != nil {
 			t.Fatalf("%s: %v", w.What, err)
 		}
-		if i := firstDiff(got, w.Data); i >= 0 {
+		if i := firstDiff(got, w.New); i >= 0 {
 			off := w.Offset + int64(i)
 			t.Errorf("%s: differs from disk at LBA %d offset %d: disk %#02x, write %#02x",
-				w.What, off/int64(sectorSize), off%int64(sectorSize), got[i], w.Data[i])
+				w.What, off/int64(sectorSize), off%int64(sectorSize), got[i], w.New[i])
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
+	"github.com/winrepart/winrepart/diag"
 	"github.com/winrepart/winrepart/internal/testutil"
 )
 
@@ -261,7 +262,7 @@ func TestSample(t *testing.T) {
 	}
 	checkWritesMatch(t, bytes.NewReader(img), ws, 512)
 	for _, p := range tab.Verify() {
-		if p.Severity != SeverityInfo {
+		if p.Severity != diag.Info {
 			t.Errorf("Verify: %v", p)
 		}
 	}

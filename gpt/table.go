@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/winrepart/winrepart/diag"
 	"github.com/winrepart/winrepart/mbr"
 )
 
@@ -532,13 +533,6 @@ func (t *Table) Clone() *Table {
 // sectors returns the disk size in logical sectors.
 func (t *Table) sectors() uint64 { return uint64(t.DiskSize / int64(t.SectorSize)) }
 
-// Write is one write [Table.Writes] asks for.
-type Write struct {
-	Offset int64  // byte offset on the disk
-	Data   []byte // bytes to write there
-	What   string // what the bytes are, for logs and dry runs
-}
-
 // EntryArrayBytes returns the entry array [Table.Writes] writes for the
 // table as it stands: Entries with their EntryExtra, then zero entries up
 // to NumberOfPartitionEntries. Its CRC32 is the header's
@@ -648,8 +642,9 @@ func (t *Table) headerSector(h *Header, c *Copy) []byte {
 // LBA 0 had none). Both copies are derived from Header, Entries and
 // EntryExtra with fresh CRCs, so Writes also repairs a damaged copy. Flush
 // between the writes when the medium allows it. Writes of a valid table as
-// read reproduce the bytes on the disk exactly.
-func (t *Table) Writes() ([]Write, error) {
+// read reproduce the bytes on the disk exactly. The writes carry no Old
+// bytes: they are computed from t, not read from the disk.
+func (t *Table) Writes() ([]diag.Write, error) {
 	if err := t.checkLayout(); err != nil {
 		return nil, err
 	}
@@ -660,14 +655,14 @@ func (t *Table) Writes() ([]Write, error) {
 	}
 	ss := int64(t.SectorSize)
 	n := t.Header.arraySectors(t.SectorSize)
-	ws := []Write{
-		{Offset: int64(t.BackupEntryLBA) * ss, Data: array,
+	ws := []diag.Write{
+		{Offset: int64(t.BackupEntryLBA) * ss, New: array,
 			What: fmt.Sprintf("backup partition entry array (LBA %d-%d)", t.BackupEntryLBA, t.BackupEntryLBA+n-1)},
-		{Offset: int64(t.BackupHeaderLBA) * ss, Data: t.headerSector(&b, t.Backup),
+		{Offset: int64(t.BackupHeaderLBA) * ss, New: t.headerSector(&b, t.Backup),
 			What: fmt.Sprintf("backup GPT header (LBA %d)", t.BackupHeaderLBA)},
-		{Offset: int64(t.PrimaryEntryLBA) * ss, Data: bytes.Clone(array),
+		{Offset: int64(t.PrimaryEntryLBA) * ss, New: bytes.Clone(array),
 			What: fmt.Sprintf("primary partition entry array (LBA %d-%d)", t.PrimaryEntryLBA, t.PrimaryEntryLBA+n-1)},
-		{Offset: ss, Data: t.headerSector(&p, t.Primary), What: "primary GPT header (LBA 1)"},
+		{Offset: ss, New: t.headerSector(&p, t.Primary), What: "primary GPT header (LBA 1)"},
 	}
 	m := t.ProtectiveMBR
 	if m == nil {
@@ -678,7 +673,7 @@ func (t *Table) Writes() ([]Write, error) {
 		if err != nil {
 			return nil, err
 		}
-		ws = append(ws, Write{Offset: 0, Data: data, What: "protective MBR (LBA 0)"})
+		ws = append(ws, diag.Write{Offset: 0, New: data, What: "protective MBR (LBA 0)"})
 	}
 	return ws, nil
 }

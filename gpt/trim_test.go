@@ -8,6 +8,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
+
+	"github.com/winrepart/winrepart/diag"
 )
 
 // The tests of this file check the trimmed form of Table.Entries and
@@ -37,7 +39,7 @@ func readMem(t *testing.T, img []byte) *Table {
 }
 
 // writesMatch fails unless tab.Writes reproduces img byte for byte.
-func writesMatch(t *testing.T, tab *Table, img []byte) []Write {
+func writesMatch(t *testing.T, tab *Table, img []byte) []diag.Write {
 	t.Helper()
 	ws, err := tab.Writes()
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/winrepart/winrepart/diag"
 	"github.com/winrepart/winrepart/internal/testutil"
 )
 
@@ -25,7 +26,7 @@ func usedEntries(es []Entry) []Entry {
 	return es[:n]
 }
 
-func hasCode(ps []Problem, c ProblemCode) bool {
+func hasCode(ps []diag.Problem, c diag.Code) bool {
 	for _, p := range ps {
 		if p.Code == c {
 			return true

@@ -7,74 +7,38 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+
+	"github.com/winrepart/winrepart/diag"
 	"github.com/winrepart/winrepart/mbr"
 )
 
-// ProblemCode identifies a kind of problem found by [Table.Verify]. Codes
-// are stable kebab-case strings, safe to match on and to print in JSON.
-type ProblemCode string
-
-// Problem codes.
+// Problem codes of [Table.Verify], stable kebab-case strings safe to
+// match on and to print in JSON.
 const (
-	ProblemPrimaryInvalid     ProblemCode = "primary-invalid"           // the primary copy failed a check; the backup is in use
-	ProblemBackupInvalid      ProblemCode = "backup-invalid"            // the backup copy failed a check
-	ProblemHeadersDiffer      ProblemCode = "headers-differ"            // fields that must agree differ between the copies
-	ProblemAlternateLBA       ProblemCode = "alternate-lba-mismatch"    // a header's AlternateLBA does not point at the other header
-	ProblemArraysDiffer       ProblemCode = "entry-arrays-differ"       // the two entry arrays differ
-	ProblemBackupNotAtEnd     ProblemCode = "backup-not-at-end"         // the backup header is not on the last LBA (disk grown)
-	ProblemRevision           ProblemCode = "unknown-revision"          // Revision is not 1.0
-	ProblemReservedNonzero    ProblemCode = "reserved-nonzero"          // the header's Reserved field or the rest of its sector is not zero
-	ProblemArraySmall         ProblemCode = "entry-array-small"         // the entry array is smaller than UEFI's 16 KiB minimum
-	ProblemZeroDiskGUID       ProblemCode = "zero-disk-guid"            // the disk GUID is all zero
-	ProblemStartAfterEnd      ProblemCode = "partition-start-after-end" // FirstLBA > LastLBA
-	ProblemOutsideDisk        ProblemCode = "partition-outside-disk"    // a partition ends past the disk
-	ProblemOutsideUsable      ProblemCode = "partition-outside-usable"  // a partition leaves the usable range
-	ProblemOverlap            ProblemCode = "partitions-overlap"        // two partitions share sectors
-	ProblemDuplicateGUID      ProblemCode = "duplicate-unique-guid"     // two partitions share a unique GUID
-	ProblemZeroUniqueGUID     ProblemCode = "zero-unique-guid"          // a partition's unique GUID is all zero
-	ProblemUnaligned          ProblemCode = "partition-unaligned"       // a partition does not start on a 4 KiB boundary
-	ProblemMBRMissing         ProblemCode = "mbr-missing"               // LBA 0 has no 0x55AA signature
-	ProblemMBRNotProtective   ProblemCode = "mbr-not-protective"        // LBA 0 is a valid MBR without a 0xEE entry
-	ProblemMBRProtectiveRange ProblemCode = "mbr-protective-range"      // the 0xEE entry does not cover LBA 1 to the end of the disk
-	ProblemMBRManyProtective  ProblemCode = "mbr-multiple-protective"   // more than one 0xEE entry
-	ProblemMBRHybrid          ProblemCode = "mbr-hybrid"                // a hybrid MBR (0xEE beside other entries)
-	ProblemHybridMismatch     ProblemCode = "hybrid-mismatch"           // a hybrid MBR entry matches no GPT partition
+	ProblemPrimaryInvalid     diag.Code = "primary-invalid"           // the primary copy failed a check; the backup is in use
+	ProblemBackupInvalid      diag.Code = "backup-invalid"            // the backup copy failed a check
+	ProblemHeadersDiffer      diag.Code = "headers-differ"            // fields that must agree differ between the copies
+	ProblemAlternateLBA       diag.Code = "alternate-lba-mismatch"    // a header's AlternateLBA does not point at the other header
+	ProblemArraysDiffer       diag.Code = "entry-arrays-differ"       // the two entry arrays differ
+	ProblemBackupNotAtEnd     diag.Code = "backup-not-at-end"         // the backup header is not on the last LBA (disk grown)
+	ProblemRevision           diag.Code = "unknown-revision"          // Revision is not 1.0
+	ProblemReservedNonzero    diag.Code = "reserved-nonzero"          // the header's Reserved field or the rest of its sector is not zero
+	ProblemArraySmall         diag.Code = "entry-array-small"         // the entry array is smaller than UEFI's 16 KiB minimum
+	ProblemZeroDiskGUID       diag.Code = "zero-disk-guid"            // the disk GUID is all zero
+	ProblemStartAfterEnd      diag.Code = "partition-start-after-end" // FirstLBA > LastLBA
+	ProblemOutsideDisk        diag.Code = "partition-outside-disk"    // a partition ends past the disk
+	ProblemOutsideUsable      diag.Code = "partition-outside-usable"  // a partition leaves the usable range
+	ProblemOverlap            diag.Code = "partitions-overlap"        // two partitions share sectors
+	ProblemDuplicateGUID      diag.Code = "duplicate-unique-guid"     // two partitions share a unique GUID
+	ProblemZeroUniqueGUID     diag.Code = "zero-unique-guid"          // a partition's unique GUID is all zero
+	ProblemUnaligned          diag.Code = "partition-unaligned"       // a partition does not start on a 4 KiB boundary
+	ProblemMBRMissing         diag.Code = "mbr-missing"               // LBA 0 has no 0x55AA signature
+	ProblemMBRNotProtective   diag.Code = "mbr-not-protective"        // LBA 0 is a valid MBR without a 0xEE entry
+	ProblemMBRProtectiveRange diag.Code = "mbr-protective-range"      // the 0xEE entry does not cover LBA 1 to the end of the disk
+	ProblemMBRManyProtective  diag.Code = "mbr-multiple-protective"   // more than one 0xEE entry
+	ProblemMBRHybrid          diag.Code = "mbr-hybrid"                // a hybrid MBR (0xEE beside other entries)
+	ProblemHybridMismatch     diag.Code = "hybrid-mismatch"           // a hybrid MBR entry matches no GPT partition
 )
-
-// Severity says how much a problem matters.
-type Severity int
-
-// Severities, least serious first.
-const (
-	SeverityInfo    Severity = iota // worth knowing, nothing to fix
-	SeverityWarning                 // works, but tools or Windows may complain or misbehave
-	SeverityError                   // the table is damaged or inconsistent; fix before editing
-)
-
-// String returns "info", "warning" or "error".
-func (s Severity) String() string {
-	switch s {
-	case SeverityInfo:
-		return "info"
-	case SeverityWarning:
-		return "warning"
-	case SeverityError:
-		return "error"
-	}
-	return fmt.Sprintf("Severity(%d)", int(s))
-}
-
-// Problem is one finding of [Table.Verify].
-type Problem struct {
-	Code     ProblemCode
-	Severity Severity
-	Message  string // what is wrong, with numbers
-	Remedy   string // what to do about it
-}
-
-func (p Problem) String() string {
-	return fmt.Sprintf("%s: %s [%s] (remedy: %s)", p.Severity, p.Message, p.Code, p.Remedy)
-}
 
 const remedyRewrite = "write the table back (Table.Writes rewrites both copies from the one in use; gdisk: v, then w)"
 
@@ -82,20 +46,20 @@ const remedyRewrite = "write the table back (Table.Writes rewrites both copies f
 // copies' validity and agreement, the layout, every partition, and the
 // protective or hybrid MBR. Problems come in a fixed order: copies, header,
 // partitions, MBR. A clean table gives nil.
-func (t *Table) Verify() []Problem {
-	var ps []Problem
-	add := func(code ProblemCode, sev Severity, remedy, format string, args ...any) {
-		ps = append(ps, Problem{Code: code, Severity: sev, Message: fmt.Sprintf(format, args...), Remedy: remedy})
+func (t *Table) Verify() []diag.Problem {
+	var ps []diag.Problem
+	add := func(code diag.Code, sev diag.Severity, remedy, format string, args ...any) {
+		ps = append(ps, diag.Problem{Code: code, Severity: sev, Message: fmt.Sprintf(format, args...), Remedy: remedy})
 	}
 	sectors := t.sectors()
 
 	// The copies.
 	if t.Primary != nil && t.Primary.Err != nil {
-		add(ProblemPrimaryInvalid, SeverityError, "rebuild the primary from the backup: "+remedyRewrite,
+		add(ProblemPrimaryInvalid, diag.Error, "rebuild the primary from the backup: "+remedyRewrite,
 			"primary GPT at LBA 1 is invalid, the %s is in use: %v", t.Source, t.Primary.Err)
 	}
 	if t.Backup != nil && t.Backup.Err != nil {
-		add(ProblemBackupInvalid, SeverityError, "rebuild the backup from the primary: "+remedyRewrite,
+		add(ProblemBackupInvalid, diag.Error, "rebuild the backup from the primary: "+remedyRewrite,
 			"backup GPT at LBA %d is invalid, the %s is in use: %v", t.Backup.LBA, t.Source, t.Backup.Err)
 	}
 	if t.Primary.Valid() && t.Backup.Valid() {
@@ -118,27 +82,27 @@ func (t *Table) Verify() []Problem {
 			diff = append(diff, "Extra")
 		}
 		if len(diff) > 0 {
-			add(ProblemHeadersDiffer, SeverityError, "choose the right copy (Table.UseCopy) and "+remedyRewrite,
+			add(ProblemHeadersDiffer, diag.Error, "choose the right copy (Table.UseCopy) and "+remedyRewrite,
 				"primary and backup headers differ (primary/backup): %s", strings.Join(diff, ", "))
 		}
 		if p.AlternateLBA != t.Backup.LBA || b.AlternateLBA != 1 {
-			add(ProblemAlternateLBA, SeverityError, remedyRewrite,
+			add(ProblemAlternateLBA, diag.Error, remedyRewrite,
 				"primary AlternateLBA %d, backup header at %d with AlternateLBA %d (want 1)", p.AlternateLBA, t.Backup.LBA, b.AlternateLBA)
 		}
 		if !sameArray(t.Primary, t.Backup) {
-			add(ProblemArraysDiffer, SeverityError, "choose the right copy (Table.UseCopy) and "+remedyRewrite,
+			add(ProblemArraysDiffer, diag.Error, "choose the right copy (Table.UseCopy) and "+remedyRewrite,
 				"primary and backup partition entry arrays differ")
 		}
 	}
 	h := &t.Header
 	if t.BackupHeaderLBA != sectors-1 {
-		add(ProblemBackupNotAtEnd, SeverityWarning, "move the backup to the end of the disk (Table.ResizeDisk; sgdisk -e)",
+		add(ProblemBackupNotAtEnd, diag.Warning, "move the backup to the end of the disk (Table.ResizeDisk; sgdisk -e)",
 			"backup header at LBA %d, but the disk's last LBA is %d", t.BackupHeaderLBA, sectors-1)
 	}
 
 	// The header in use.
 	if h.Revision != Revision10 {
-		add(ProblemRevision, SeverityWarning, "none needed unless tools refuse the table; "+remedyRewrite+" after setting Revision",
+		add(ProblemRevision, diag.Warning, "none needed unless tools refuse the table; "+remedyRewrite+" after setting Revision",
 			"header revision %#08x, want %#08x", h.Revision, Revision10)
 	}
 	var tail []byte
@@ -146,15 +110,15 @@ func (t *Table) Verify() []Problem {
 		tail = c.SectorTail
 	}
 	if h.Reserved != 0 || slices.ContainsFunc(tail, func(b byte) bool { return b != 0 }) {
-		add(ProblemReservedNonzero, SeverityWarning, "clear the reserved bytes and "+remedyRewrite,
+		add(ProblemReservedNonzero, diag.Warning, "clear the reserved bytes and "+remedyRewrite,
 			"reserved header bytes are not zero (Reserved %#x)", h.Reserved)
 	}
 	if h.arrayBytes() < 16384 {
-		add(ProblemArraySmall, SeverityInfo, "grow the array (sgdisk --resize-table=128) if another OS must read the disk",
+		add(ProblemArraySmall, diag.Info, "grow the array (sgdisk --resize-table=128) if another OS must read the disk",
 			"entry array is %d bytes (%d entries), UEFI reserves at least 16384", h.arrayBytes(), h.NumberOfPartitionEntries)
 	}
 	if h.DiskGUID == uuid.Nil {
-		add(ProblemZeroDiskGUID, SeverityWarning, "give the disk a random GUID (sgdisk -G) and update ReAgent.xml",
+		add(ProblemZeroDiskGUID, diag.Warning, "give the disk a random GUID (sgdisk -G) and update ReAgent.xml",
 			"disk GUID is all zero")
 	}
 
@@ -164,33 +128,33 @@ func (t *Table) Verify() []Problem {
 	for _, p := range parts {
 		switch {
 		case p.FirstLBA > p.LastLBA:
-			add(ProblemStartAfterEnd, SeverityError, "delete or recreate the partition",
+			add(ProblemStartAfterEnd, diag.Error, "delete or recreate the partition",
 				"partition %d starts at LBA %d after its end %d", p.Number, p.FirstLBA, p.LastLBA)
 		case p.LastLBA >= sectors:
-			add(ProblemOutsideDisk, SeverityError, "shrink or delete the partition; check the disk size",
+			add(ProblemOutsideDisk, diag.Error, "shrink or delete the partition; check the disk size",
 				"partition %d (LBA %d-%d) ends past the disk's last LBA %d", p.Number, p.FirstLBA, p.LastLBA, sectors-1)
 		case p.FirstLBA < h.FirstUsableLBA || p.LastLBA > h.LastUsableLBA:
-			add(ProblemOutsideUsable, SeverityError, "shrink or move the partition into the usable range",
+			add(ProblemOutsideUsable, diag.Error, "shrink or move the partition into the usable range",
 				"partition %d (LBA %d-%d) is outside the usable range %d-%d", p.Number, p.FirstLBA, p.LastLBA, h.FirstUsableLBA, h.LastUsableLBA)
 		}
 		if p.UniqueGUID == uuid.Nil {
-			add(ProblemZeroUniqueGUID, SeverityWarning, "give the partition a random unique GUID (sgdisk -u N:R)",
+			add(ProblemZeroUniqueGUID, diag.Warning, "give the partition a random unique GUID (sgdisk -u N:R)",
 				"partition %d has an all-zero unique GUID", p.Number)
 		} else if q, dup := seen[p.UniqueGUID]; dup {
-			add(ProblemDuplicateGUID, SeverityError, "give one of them a new unique GUID (sgdisk -u N:R); BCD may refer to the other",
+			add(ProblemDuplicateGUID, diag.Error, "give one of them a new unique GUID (sgdisk -u N:R); BCD may refer to the other",
 				"partitions %d and %d share unique GUID %s", q, p.Number, p.UniqueGUID)
 		} else {
 			seen[p.UniqueGUID] = p.Number
 		}
 		if (p.FirstLBA*uint64(t.SectorSize))%4096 != 0 {
-			add(ProblemUnaligned, SeverityInfo, "none needed; new partitions should start on a 1 MiB boundary",
+			add(ProblemUnaligned, diag.Info, "none needed; new partitions should start on a 1 MiB boundary",
 				"partition %d starts at LBA %d, not on a 4 KiB boundary", p.Number, p.FirstLBA)
 		}
 	}
 	for i, p := range parts {
 		for _, q := range parts[i+1:] {
 			if p.FirstLBA <= p.LastLBA && q.FirstLBA <= q.LastLBA && p.FirstLBA <= q.LastLBA && q.FirstLBA <= p.LastLBA {
-				add(ProblemOverlap, SeverityError, "shrink or delete one of them after checking which holds data",
+				add(ProblemOverlap, diag.Error, "shrink or delete one of them after checking which holds data",
 					"partitions %d (LBA %d-%d) and %d (LBA %d-%d) overlap", p.Number, p.FirstLBA, p.LastLBA, q.Number, q.FirstLBA, q.LastLBA)
 			}
 		}
@@ -200,16 +164,16 @@ func (t *Table) Verify() []Problem {
 	m := t.ProtectiveMBR
 	const remedyMBR = "write a protective MBR (Table.ResetProtectiveMBR, then Writes; gdisk: x, n, w)"
 	if m == nil {
-		add(ProblemMBRMissing, SeverityError, remedyMBR, "LBA 0 has no MBR boot signature")
+		add(ProblemMBRMissing, diag.Error, remedyMBR, "LBA 0 has no MBR boot signature")
 		return ps
 	}
 	switch m.Kind() {
 	case mbr.KindEmpty, mbr.KindMBR:
-		add(ProblemMBRNotProtective, SeverityError, remedyMBR+"; first make sure the MBR table is stale, not the one in use",
+		add(ProblemMBRNotProtective, diag.Error, remedyMBR+"; first make sure the MBR table is stale, not the one in use",
 			"LBA 0 holds %s MBR without a 0xEE protective entry", map[bool]string{true: "an empty", false: "a classic"}[m.Kind() == mbr.KindEmpty])
 		return ps
 	case mbr.KindHybrid:
-		add(ProblemMBRHybrid, SeverityInfo, "none needed; convert with Table.ResetProtectiveMBR if BIOS boot of another OS is not wanted",
+		add(ProblemMBRHybrid, diag.Info, "none needed; convert with Table.ResetProtectiveMBR if BIOS boot of another OS is not wanted",
 			"LBA 0 holds a hybrid MBR")
 	}
 	want := protectiveEntry(t.DiskSize, t.SectorSize)
@@ -223,16 +187,16 @@ func (t *Table) Verify() []Problem {
 		// does not fit; Windows writes 0xFFFFFFFF whatever the disk size,
 		// and gdisk and firmware accept it: it still covers the whole disk.
 		if m.Kind() == mbr.KindProtective && (e.StartLBA != want.StartLBA || e.Sectors != want.Sectors && e.Sectors != 0xFFFFFFFF) {
-			add(ProblemMBRProtectiveRange, SeverityWarning, remedyMBR,
+			add(ProblemMBRProtectiveRange, diag.Warning, remedyMBR,
 				"protective MBR entry %d covers LBA %d+%d, want 1+%d", i+1, e.StartLBA, e.Sectors, want.Sectors)
 		}
 		if m.Kind() == mbr.KindHybrid && e.StartLBA != 1 {
-			add(ProblemMBRProtectiveRange, SeverityWarning, remedyMBR,
+			add(ProblemMBRProtectiveRange, diag.Warning, remedyMBR,
 				"hybrid MBR's 0xEE entry %d starts at LBA %d, want 1", i+1, e.StartLBA)
 		}
 	}
 	if ee > 1 {
-		add(ProblemMBRManyProtective, SeverityWarning, remedyMBR, "LBA 0 has %d 0xEE entries", ee)
+		add(ProblemMBRManyProtective, diag.Warning, remedyMBR, "LBA 0 has %d 0xEE entries", ee)
 	}
 	if m.Kind() == mbr.KindHybrid {
 		for i, e := range m.Entries {
@@ -242,7 +206,7 @@ func (t *Table) Verify() []Problem {
 			if !slices.ContainsFunc(parts, func(p Partition) bool {
 				return p.FirstLBA == uint64(e.StartLBA) && p.Sectors() == uint64(e.Sectors)
 			}) {
-				add(ProblemHybridMismatch, SeverityError, "recreate the hybrid MBR from the GPT (gdisk: r, h) or "+remedyMBR,
+				add(ProblemHybridMismatch, diag.Error, "recreate the hybrid MBR from the GPT (gdisk: r, h) or "+remedyMBR,
 					"hybrid MBR entry %d (type %#02x, LBA %d+%d) matches no GPT partition", i+1, byte(e.Type), e.StartLBA, e.Sectors)
 			}
 		}

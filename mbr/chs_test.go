@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/winrepart/winrepart/diag"
 )
 
 // windowsCHSDisk is a BIOS Windows layout made by sfdisk on a disk of
@@ -48,7 +50,7 @@ func rewriteCHS(t *testing.T, path string, edit func(e *Entry, start uint64, log
 	}
 	defer w.Close()
 	for _, x := range ws {
-		if _, err := w.WriteAt(x.Data, x.Offset); err != nil {
+		if _, err := w.WriteAt(x.New, x.Offset); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -64,7 +66,7 @@ func TestCHSWindowsConventions(t *testing.T) {
 	variants := []struct {
 		name string
 		edit func(e *Entry, start uint64, logical bool)
-		want []ProblemCode
+		want []diag.Code
 	}{
 		{"sfdisk-exact", func(*Entry, uint64, bool) {}, nil},
 		{"end-clamped-to-whole-cylinder", func(e *Entry, start uint64, _ bool) {
@@ -91,7 +93,7 @@ func TestCHSWindowsConventions(t *testing.T) {
 			if start == 206848 {
 				e.LastCHS = cylinderEnd(3) // neither its cylinder nor the one before
 			}
-		}, []ProblemCode{ProblemCHSMismatch}},
+		}, []diag.Code{ProblemCHSMismatch}},
 	}
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
@@ -109,7 +111,7 @@ func TestCHSWindowsConventions(t *testing.T) {
 				t.Errorf("Verify codes (-want +got):\n%s\n%s", diff, dumpProblems(ps))
 			}
 			for _, p := range ps {
-				if p.Severity != SeverityInfo {
+				if p.Severity != diag.Info {
 					t.Errorf("%s is not info-level", p)
 				}
 			}

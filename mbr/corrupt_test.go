@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"testing"
+
+	"github.com/winrepart/winrepart/diag"
 )
 
 // tinyImage returns the bytes of tinyLayout: MBR at 0; 1-8 active NTFS;
@@ -40,9 +42,9 @@ func editEntry(img []byte, lba, slot int, edit func(*Entry)) {
 var mutators = []struct {
 	name    string
 	mutate  func(img []byte)
-	wantErr error       // Read must fail with this
-	want    ProblemCode // else Verify must report this
-	logical int         // logical partitions expected when Read succeeds
+	wantErr error     // Read must fail with this
+	want    diag.Code // else Verify must report this
+	logical int       // logical partitions expected when Read succeeds
 }{
 	{"no-signature", func(b []byte) { b[510] = 0 }, ErrNoBootSignature, "", 0},
 	{"chain-loop", func(b []byte) {

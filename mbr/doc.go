@@ -49,8 +49,9 @@
 // beyond the disk, several active or extended partitions, invalid status
 // bytes, a protective MBR of the wrong size, a disk MBR cannot address,
 // CHS fields that follow none of the conventions tools and Windows use)
-// into a list of [Problem] values, each with a stable [ProblemCode], a
-// [Severity] and a remedy. Windows' own CHS habits (end addresses clamped
+// into a list of [diag.Problem] values, each with a stable code (the
+// Problem constants here), a [diag.Severity], the partition concerned (its
+// Where) and a remedy. Windows' own CHS habits (end addresses clamped
 // to a whole cylinder, logical partitions addressed relative to their EBR,
 // 1023/254/63 past cylinder 1023) and a protective entry of 0xFFFFFFFF
 // sectors on any disk are not problems.

@@ -79,7 +79,7 @@ start=309248, size=20480, type=27
 		t.Fatal(err)
 	}
 	for _, w := range ws {
-		if _, err := f.WriteAt(w.Data, w.Offset); err != nil {
+		if _, err := f.WriteAt(w.New, w.Offset); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -42,7 +42,7 @@ func Example() {
 	}
 	img := make(disk, size)
 	for _, w := range writes {
-		img.WriteAt(w.Data, w.Offset)
+		img.WriteAt(w.New, w.Offset)
 	}
 
 	back, err := mbr.Read(bytes.NewReader(img), size, 512)
@@ -74,7 +74,7 @@ func ExampleTable_Verify() {
 	tbl.Record.Entries[0].Status = 0x80
 	tbl.Record.Entries[1].Status = 0x80
 	for _, p := range tbl.Verify() {
-		fmt.Println(p)
+		fmt.Println(p.Severity, p.Code+":", p.Message)
 		fmt.Println("remedy:", p.Remedy)
 	}
 	// Output:

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/winrepart/winrepart/diag"
 )
 
 // microLayout is tinyLayout in 16 sectors: small enough for the fuzzer to
@@ -116,7 +118,7 @@ func FuzzRead(f *testing.F) {
 		}
 		ps := tbl.Verify()
 		for _, p := range ps {
-			if p.Code == "" || p.Message == "" || p.Remedy == "" || p.Severity < SeverityInfo || p.Severity > SeverityError {
+			if p.Code == "" || p.Message == "" || p.Remedy == "" || p.Severity < diag.Info || p.Severity > diag.Error {
 				t.Fatalf("malformed problem %+v", p)
 			}
 		}
@@ -131,10 +133,10 @@ func FuzzRead(f *testing.F) {
 		}
 		blank := make([]byte, len(data))
 		for _, w := range ws {
-			if i := firstDiff(w.Data, data[w.Offset:w.Offset+Size]); i >= 0 {
+			if i := firstDiff(w.New, data[w.Offset:w.Offset+Size]); i >= 0 {
 				t.Fatalf("%s differs from the disk at byte %d", w.What, i)
 			}
-			copy(blank[w.Offset:], w.Data)
+			copy(blank[w.Offset:], w.New)
 		}
 		again, err := Read(bytes.NewReader(blank), int64(len(blank)), ss)
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/winrepart/winrepart/diag"
 	"github.com/winrepart/winrepart/internal/testutil"
 )
 
@@ -154,16 +155,16 @@ func checkWritesExact(t testing.TB, tbl *Table, r io.ReaderAt) {
 		t.Errorf("last write is at offset %d, want the MBR at 0", ws[len(ws)-1].Offset)
 	}
 	for _, w := range ws {
-		if len(w.Data) != Size {
-			t.Fatalf("%s: %d bytes, want %d", w.What, len(w.Data), Size)
+		if len(w.New) != Size {
+			t.Fatalf("%s: %d bytes, want %d", w.What, len(w.New), Size)
 		}
 		got := make([]byte, Size)
 		if _, err := r.ReadAt(got, w.Offset); err != nil {
 			t.Fatal(err)
 		}
-		if i := firstDiff(got, w.Data); i >= 0 {
+		if i := firstDiff(got, w.New); i >= 0 {
 			t.Errorf("%s: LBA %d byte %d: disk has %#02x, write has %#02x", w.What,
-				w.Offset/int64(tbl.SectorSize), i, got[i], w.Data[i])
+				w.Offset/int64(tbl.SectorSize), i, got[i], w.New[i])
 		}
 	}
 }
@@ -181,8 +182,8 @@ func firstDiff(a, b []byte) int {
 }
 
 // codes lists the problem codes in order.
-func codes(ps []Problem) []ProblemCode {
-	var cs []ProblemCode
+func codes(ps []diag.Problem) []diag.Code {
+	var cs []diag.Code
 	for _, p := range ps {
 		cs = append(cs, p.Code)
 	}
@@ -190,7 +191,7 @@ func codes(ps []Problem) []ProblemCode {
 }
 
 // hasCode reports whether ps holds a problem with code.
-func hasCode(ps []Problem, code ProblemCode) bool {
+func hasCode(ps []diag.Problem, code diag.Code) bool {
 	for _, p := range ps {
 		if p.Code == code {
 			return true
@@ -199,7 +200,7 @@ func hasCode(ps []Problem, code ProblemCode) bool {
 	return false
 }
 
-func dumpProblems(ps []Problem) string {
+func dumpProblems(ps []diag.Problem) string {
 	var b strings.Builder
 	for _, p := range ps {
 		fmt.Fprintln(&b, p)

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/winrepart/winrepart/diag"
 )
 
 // MaxChain is the longest EBR chain Read follows. Linux stops numbering
@@ -89,13 +91,6 @@ type Partition struct {
 // LastLBA returns the last LBA of p (inclusive). It is meaningless when
 // Sectors is 0.
 func (p Partition) LastLBA() uint64 { return p.StartLBA + p.Sectors - 1 }
-
-// Write is one record to write back to the disk.
-type Write struct {
-	Offset int64  // byte offset on the disk: LBA * SectorSize
-	Data   []byte // exactly 512 bytes
-	What   string // human-readable label, e.g. "EBR #0 at LBA 2048"
-}
 
 // used reports whether an entry describes a partition: a non-zero type
 // and a non-zero size. Entries with only one of the two are reported by
@@ -273,8 +268,9 @@ func (t *Table) Partitions() []Partition {
 //
 // Writes checks only that the records can be placed (geometry, EBRs inside
 // the disk, each Logical naming an EBR and a slot); call Verify first to
-// find out whether the table is sound.
-func (t *Table) Writes() ([]Write, error) {
+// find out whether the table is sound. Each write is one 512-byte record;
+// the writes carry no Old bytes.
+func (t *Table) Writes() ([]diag.Write, error) {
 	if err := checkGeometry(t.DiskSize, t.SectorSize); err != nil {
 		return nil, err
 	}
@@ -298,16 +294,16 @@ func (t *Table) Writes() ([]Write, error) {
 		}
 		recs[i].Entries[l.Slot] = l.Entry
 	}
-	ws := make([]Write, 0, len(recs)+1)
+	ws := make([]diag.Write, 0, len(recs)+1)
 	for i := range recs {
 		data, err := recs[i].MarshalBinary()
 		if err != nil {
 			return nil, err
 		}
 		lba := t.EBRs[i].LBA
-		ws = append(ws, Write{
+		ws = append(ws, diag.Write{
 			Offset: int64(lba) * int64(t.SectorSize),
-			Data:   data,
+			New:    data,
 			What:   fmt.Sprintf("EBR #%d at LBA %d", i, lba),
 		})
 	}
@@ -315,5 +311,5 @@ func (t *Table) Writes() ([]Write, error) {
 	if err != nil {
 		return nil, err
 	}
-	return append(ws, Write{Offset: 0, Data: data, What: "MBR at LBA 0"}), nil
+	return append(ws, diag.Write{Offset: 0, New: data, What: "MBR at LBA 0"}), nil
 }

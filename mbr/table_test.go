@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/winrepart/winrepart/diag"
 	"github.com/winrepart/winrepart/internal/testutil"
 )
 
@@ -97,7 +98,7 @@ func TestDFTTExtended(t *testing.T) {
 		t.Errorf("Partitions() (-want +got):\n%s", diff)
 	}
 	ps := tbl.Verify()
-	if diff := cmp.Diff([]ProblemCode{ProblemEBRMultipleData}, codes(ps)); diff != "" {
+	if diff := cmp.Diff([]diag.Code{ProblemEBRMultipleData}, codes(ps)); diff != "" {
 		t.Errorf("Verify codes (-want +got):\n%s\n%s", diff, dumpProblems(ps))
 	}
 
@@ -164,7 +165,7 @@ func TestWritesRebuildTable(t *testing.T) {
 	}
 	blank := make([]byte, len(img))
 	for _, w := range ws {
-		copy(blank[w.Offset:], w.Data)
+		copy(blank[w.Offset:], w.New)
 	}
 	again, err := Read(bytes.NewReader(blank), int64(len(blank)), 512)
 	if err != nil {
@@ -255,7 +256,7 @@ func TestProtective(t *testing.T) {
 func TestMBROverTwoTiB(t *testing.T) {
 	path := sfdiskImage(t, 3<<40, 512, "label: dos\nstart=2048, size=1000000, type=7\n")
 	tbl, _ := readImage(t, path, 512)
-	if diff := cmp.Diff([]ProblemCode{ProblemDiskTooLarge}, codes(tbl.Verify())); diff != "" {
+	if diff := cmp.Diff([]diag.Code{ProblemDiskTooLarge}, codes(tbl.Verify())); diff != "" {
 		t.Errorf("Verify codes (-want +got):\n%s", diff)
 	}
 	// No free extent reaches past what an entry can start at.

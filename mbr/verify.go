@@ -5,78 +5,36 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+
+	"github.com/winrepart/winrepart/diag"
 )
 
-// Severity grades a Problem.
-type Severity int
-
-// Severities, from least to most serious.
+// Problem codes reported by Table.Verify: stable kebab-case strings, fit
+// for scripts and JSON.
 const (
-	SeverityInfo    Severity = iota + 1 // worth knowing; nothing to repair
-	SeverityWarning                     // tools disagree or data may be unreachable
-	SeverityError                       // the table is wrong; do not write to it before repair
+	ProblemGeometry               diag.Code = "geometry"                 // sector size or disk size unusable
+	ProblemBadBootFlag            diag.Code = "bad-boot-flag"            // status byte other than 0x00 or 0x80
+	ProblemMultipleActive         diag.Code = "multiple-active"          // more than one primary marked active
+	ProblemMultipleExtended       diag.Code = "multiple-extended"        // more than one primary extended partition
+	ProblemZeroSize               diag.Code = "zero-size"                // a type but no sectors
+	ProblemStaleEntry             diag.Code = "stale-entry"              // type 0x00 but a start or size (info)
+	ProblemStartZero              diag.Code = "start-zero"               // a partition starting on its own MBR or EBR
+	ProblemOutsideDisk            diag.Code = "outside-disk"             // a partition ending beyond the disk
+	ProblemOverlap                diag.Code = "overlap"                  // two partitions share sectors
+	ProblemLogicalOutsideExtended diag.Code = "logical-outside-extended" // a logical partition not inside the extended one
+	ProblemCoversEBR              diag.Code = "covers-ebr"               // a partition covers an EBR of the chain
+	ProblemEBRMultipleData        diag.Code = "ebr-multiple-data"        // an EBR with more than one data entry
+	ProblemEBRMultipleLinks       diag.Code = "ebr-multiple-links"       // an EBR with more than one link entry
+	ProblemChainLoop              diag.Code = "chain-loop"               // the EBR chain links back to itself
+	ProblemChainOutsideExtended   diag.Code = "chain-outside-extended"   // an EBR link leaves the extended partition
+	ProblemChainOutsideDisk       diag.Code = "chain-outside-disk"       // an EBR link points beyond the disk
+	ProblemChainNoSignature       diag.Code = "chain-no-signature"       // a linked EBR has no 0x55AA signature
+	ProblemChainTooLong           diag.Code = "chain-too-long"           // more than MaxChain EBRs
+	ProblemCHSMismatch            diag.Code = "chs-mismatch"             // CHS fields disagree with the LBA fields (info)
+	ProblemProtectiveStart        diag.Code = "protective-start"         // 0xEE entry not starting at LBA 1
+	ProblemProtectiveSize         diag.Code = "protective-size"          // 0xEE entry not covering the disk
+	ProblemDiskTooLarge           diag.Code = "disk-too-large"           // MBR cannot address the whole disk
 )
-
-var severityNames = [...]string{"", "info", "warning", "error"}
-
-// String returns "info", "warning" or "error".
-func (s Severity) String() string {
-	if s > 0 && int(s) < len(severityNames) {
-		return severityNames[s]
-	}
-	return "Severity(" + strconv.Itoa(int(s)) + ")"
-}
-
-// ProblemCode names a kind of Problem. The values are stable kebab-case
-// strings, fit for scripts and JSON.
-type ProblemCode string
-
-// Problem codes reported by Table.Verify.
-const (
-	ProblemGeometry               ProblemCode = "geometry"                 // sector size or disk size unusable
-	ProblemBadBootFlag            ProblemCode = "bad-boot-flag"            // status byte other than 0x00 or 0x80
-	ProblemMultipleActive         ProblemCode = "multiple-active"          // more than one primary marked active
-	ProblemMultipleExtended       ProblemCode = "multiple-extended"        // more than one primary extended partition
-	ProblemZeroSize               ProblemCode = "zero-size"                // a type but no sectors
-	ProblemStaleEntry             ProblemCode = "stale-entry"              // type 0x00 but a start or size (info)
-	ProblemStartZero              ProblemCode = "start-zero"               // a partition starting on its own MBR or EBR
-	ProblemOutsideDisk            ProblemCode = "outside-disk"             // a partition ending beyond the disk
-	ProblemOverlap                ProblemCode = "overlap"                  // two partitions share sectors
-	ProblemLogicalOutsideExtended ProblemCode = "logical-outside-extended" // a logical partition not inside the extended one
-	ProblemCoversEBR              ProblemCode = "covers-ebr"               // a partition covers an EBR of the chain
-	ProblemEBRMultipleData        ProblemCode = "ebr-multiple-data"        // an EBR with more than one data entry
-	ProblemEBRMultipleLinks       ProblemCode = "ebr-multiple-links"       // an EBR with more than one link entry
-	ProblemChainLoop              ProblemCode = "chain-loop"               // the EBR chain links back to itself
-	ProblemChainOutsideExtended   ProblemCode = "chain-outside-extended"   // an EBR link leaves the extended partition
-	ProblemChainOutsideDisk       ProblemCode = "chain-outside-disk"       // an EBR link points beyond the disk
-	ProblemChainNoSignature       ProblemCode = "chain-no-signature"       // a linked EBR has no 0x55AA signature
-	ProblemChainTooLong           ProblemCode = "chain-too-long"           // more than MaxChain EBRs
-	ProblemCHSMismatch            ProblemCode = "chs-mismatch"             // CHS fields disagree with the LBA fields (info)
-	ProblemProtectiveStart        ProblemCode = "protective-start"         // 0xEE entry not starting at LBA 1
-	ProblemProtectiveSize         ProblemCode = "protective-size"          // 0xEE entry not covering the disk
-	ProblemDiskTooLarge           ProblemCode = "disk-too-large"           // MBR cannot address the whole disk
-)
-
-// Problem is one finding of Table.Verify.
-type Problem struct {
-	Code     ProblemCode
-	Severity Severity
-	// Partition is the number of the partition concerned (1-4 primary, 5+
-	// logical, as in Table.Partitions), or 0 when the problem concerns the
-	// table as a whole or an EBR.
-	Partition int
-	Message   string // what is wrong, with the numbers
-	Remedy    string // what to do about it
-}
-
-// String renders the problem on one line: "error overlap (partition 2): ...".
-func (p Problem) String() string {
-	s := p.Severity.String() + " " + string(p.Code)
-	if p.Partition != 0 {
-		s += " (partition " + strconv.Itoa(p.Partition) + ")"
-	}
-	return s + ": " + p.Message
-}
 
 // maxReports caps how many problems of one code Verify lists, so that a
 // hostile chain of thousands of overlapping partitions yields a short
@@ -84,20 +42,27 @@ func (p Problem) String() string {
 const maxReports = 32
 
 type verifier struct {
-	problems []Problem
-	counts   map[ProblemCode]int
+	problems []diag.Problem
+	counts   map[diag.Code]int
 }
 
-func (v *verifier) add(code ProblemCode, sev Severity, part int, remedy, format string, args ...any) {
+// add records a problem; part is the number of the partition concerned
+// (1-4 primary, 5+ logical, as in Table.Partitions), which becomes its
+// Where, or 0 when the problem concerns the table as a whole or an EBR.
+func (v *verifier) add(code diag.Code, sev diag.Severity, part int, remedy, format string, args ...any) {
 	v.counts[code]++
 	if v.counts[code] > maxReports {
 		return
 	}
-	v.problems = append(v.problems, Problem{Code: code, Severity: sev, Partition: part,
+	where := ""
+	if part != 0 {
+		where = "partition " + strconv.Itoa(part)
+	}
+	v.problems = append(v.problems, diag.Problem{Code: code, Severity: sev, Where: where,
 		Message: fmt.Sprintf(format, args...), Remedy: remedy})
 }
 
-func (v *verifier) finish() []Problem {
+func (v *verifier) finish() []diag.Problem {
 	for code, n := range v.counts {
 		if n > maxReports {
 			for i := len(v.problems) - 1; i >= 0; i-- {
@@ -129,10 +94,10 @@ const (
 // returned by Read can always be verified. It needs t.DiskSize and
 // t.SectorSize for the bounds checks. A nil or empty result means no
 // problem was found.
-func (t *Table) Verify() []Problem {
-	v := &verifier{counts: make(map[ProblemCode]int)}
+func (t *Table) Verify() []diag.Problem {
+	v := &verifier{counts: make(map[diag.Code]int)}
 	if err := checkGeometry(t.DiskSize, t.SectorSize); err != nil {
-		v.add(ProblemGeometry, SeverityError, 0, "pass the disk's real size and logical sector size", "%v", err)
+		v.add(ProblemGeometry, diag.Error, 0, "pass the disk's real size and logical sector size", "%v", err)
 		return v.finish()
 	}
 	disk := t.diskSectors()
@@ -150,12 +115,12 @@ func (t *Table) Verify() []Problem {
 		}
 	}
 	if len(active) > 1 {
-		v.add(ProblemMultipleActive, SeverityError, 0,
+		v.add(ProblemMultipleActive, diag.Error, 0,
 			"mark exactly one partition active (Windows requires zero or one; BIOS boot code requires one), e.g. with sfdisk --activate DISK N",
 			"partitions %v are all marked active", active)
 	}
 	if len(extended) > 1 {
-		v.add(ProblemMultipleExtended, SeverityError, 0,
+		v.add(ProblemMultipleExtended, diag.Error, 0,
 			"keep one extended partition; Windows and libfdisk use only one (only the first was followed here)",
 			"partitions %v are all extended partitions", extended)
 	}
@@ -170,7 +135,7 @@ func (t *Table) Verify() []Problem {
 		v.entry(l.Number, l.Entry, start, disk, false)
 		end := start + uint64(l.Entry.Sectors)
 		if t.Extended >= 0 && (start < extStart || end > extEnd) {
-			v.add(ProblemLogicalOutsideExtended, SeverityError, l.Number, remedyRecreate,
+			v.add(ProblemLogicalOutsideExtended, diag.Error, l.Number, remedyRecreate,
 				"logical partition LBA %d-%d is not inside the extended partition LBA %d-%d", start, end-1, extStart, extEnd-1)
 		}
 	}
@@ -185,12 +150,12 @@ func (t *Table) Verify() []Problem {
 			}
 		}
 		if data > 1 {
-			v.add(ProblemEBRMultipleData, SeverityWarning, 0,
+			v.add(ProblemEBRMultipleData, diag.Warning, 0,
 				"move the extra entries into EBRs of their own (one logical partition per EBR); until then libfdisk, sfdisk and parted do not show them",
 				"EBR #%d at LBA %d holds %d data entries; Linux and Windows use all of them, libfdisk only the first", i, ebr.LBA, data)
 		}
 		if links > 1 {
-			v.add(ProblemEBRMultipleLinks, SeverityWarning, 0,
+			v.add(ProblemEBRMultipleLinks, diag.Warning, 0,
 				"remove the extra link entries; only the first is followed",
 				"EBR #%d at LBA %d holds %d link entries", i, ebr.LBA, links)
 		}
@@ -207,7 +172,7 @@ func (t *Table) Verify() []Problem {
 				continue
 			}
 			if e.StartLBA != 1 {
-				v.add(ProblemProtectiveStart, SeverityError, i+1,
+				v.add(ProblemProtectiveStart, diag.Error, i+1,
 					"rewrite the protective MBR (sgdisk can do it) so the 0xEE entry starts at LBA 1",
 					"GPT protective entry starts at LBA %d, not 1", e.StartLBA)
 			}
@@ -215,7 +180,7 @@ func (t *Table) Verify() []Problem {
 			// disk size, and gdisk and firmware accept it.
 			want := min(disk-1, 0xFFFFFFFF)
 			if uint64(e.Sectors) != want && e.Sectors != 0xFFFFFFFF {
-				v.add(ProblemProtectiveSize, SeverityWarning, i+1,
+				v.add(ProblemProtectiveSize, diag.Warning, i+1,
 					"rewrite the protective MBR (for example with sgdisk after moving the backup GPT with sgdisk -e) so it covers the disk, 0xFFFFFFFF sectors when the disk is larger",
 					"GPT protective entry covers %d sectors; a disk of %d sectors needs %d", e.Sectors, disk, want)
 			}
@@ -225,7 +190,7 @@ func (t *Table) Verify() []Problem {
 		// against the GPT.
 	default:
 		if disk > 1<<32 {
-			v.add(ProblemDiskTooLarge, SeverityWarning, 0,
+			v.add(ProblemDiskTooLarge, diag.Warning, 0,
 				"convert the disk to GPT (Windows: MBR2GPT) to use the space beyond the first 2^32 sectors",
 				"the disk has %d sectors; MBR addresses only the first %d", disk, uint64(1)<<32)
 		}
@@ -237,27 +202,27 @@ func (t *Table) Verify() []Problem {
 // entry checks one primary or logical entry whose absolute start is start.
 func (v *verifier) entry(n int, e Entry, start, disk uint64, protective bool) {
 	if e.Status != 0x00 && e.Status != 0x80 {
-		v.add(ProblemBadBootFlag, SeverityError, n, remedyBootFlag,
+		v.add(ProblemBadBootFlag, diag.Error, n, remedyBootFlag,
 			"status byte is %#02x; Linux ignores the whole table when a primary entry has one", e.Status)
 	}
 	switch {
 	case e.IsEmpty():
 		if e.StartLBA != 0 || e.Sectors != 0 {
-			v.add(ProblemStaleEntry, SeverityInfo, n, "none needed; zero the entry to tidy it",
+			v.add(ProblemStaleEntry, diag.Info, n, "none needed; zero the entry to tidy it",
 				"entry of type 0x00 still holds start %d and size %d", e.StartLBA, e.Sectors)
 		}
 		return
 	case e.Sectors == 0:
-		v.add(ProblemZeroSize, SeverityWarning, n, "delete the entry or give it a size",
+		v.add(ProblemZeroSize, diag.Warning, n, "delete the entry or give it a size",
 			"entry of type %v has no sectors", e.Type)
 		return
 	}
 	if e.StartLBA == 0 {
-		v.add(ProblemStartZero, SeverityError, n, remedyRecreate,
+		v.add(ProblemStartZero, diag.Error, n, remedyRecreate,
 			"partition starts at relative LBA 0, on top of the record that describes it")
 	}
 	if end := start + uint64(e.Sectors); end > disk && !protective {
-		v.add(ProblemOutsideDisk, SeverityError, n,
+		v.add(ProblemOutsideDisk, diag.Error, n,
 			"shrink the partition to fit (if the image was truncated, restore its full size first)",
 			"partition ends at LBA %d but the disk has %d sectors", end-1, disk)
 	}
@@ -267,15 +232,15 @@ func (v *verifier) chain(b *ChainError) {
 	const remedy = "logical partitions after this point are not visible; rebuild the EBR chain (testdisk can search for lost partitions) after backing up"
 	switch {
 	case errors.Is(b.Err, ErrChainLoop):
-		v.add(ProblemChainLoop, SeverityError, 0, remedy, "EBR #%d links back to LBA %d, already in the chain", b.Index, b.EBRLBA)
+		v.add(ProblemChainLoop, diag.Error, 0, remedy, "EBR #%d links back to LBA %d, already in the chain", b.Index, b.EBRLBA)
 	case errors.Is(b.Err, ErrOutsideExtended):
-		v.add(ProblemChainOutsideExtended, SeverityError, 0, remedy, "EBR #%d link points to LBA %d, outside the extended partition", b.Index, b.EBRLBA)
+		v.add(ProblemChainOutsideExtended, diag.Error, 0, remedy, "EBR #%d link points to LBA %d, outside the extended partition", b.Index, b.EBRLBA)
 	case errors.Is(b.Err, ErrOutsideDisk):
-		v.add(ProblemChainOutsideDisk, SeverityError, 0, remedy, "EBR #%d link points to LBA %d, beyond the disk", b.Index, b.EBRLBA)
+		v.add(ProblemChainOutsideDisk, diag.Error, 0, remedy, "EBR #%d link points to LBA %d, beyond the disk", b.Index, b.EBRLBA)
 	case errors.Is(b.Err, ErrChainTooLong):
-		v.add(ProblemChainTooLong, SeverityError, 0, remedy, "EBR chain longer than %d records", MaxChain)
+		v.add(ProblemChainTooLong, diag.Error, 0, remedy, "EBR chain longer than %d records", MaxChain)
 	default:
-		v.add(ProblemChainNoSignature, SeverityError, 0, remedy, "EBR #%d at LBA %d: %v", b.Index, b.EBRLBA, b.Err)
+		v.add(ProblemChainNoSignature, diag.Error, 0, remedy, "EBR #%d at LBA %d: %v", b.Index, b.EBRLBA, b.Err)
 	}
 }
 
@@ -300,7 +265,7 @@ func (v *verifier) overlaps(t *Table) {
 			if (a.extended && b.logical) || (a.logical && b.extended) {
 				continue // logicals live inside the extended partition
 			}
-			v.add(ProblemOverlap, SeverityError, b.number, remedyRecreate,
+			v.add(ProblemOverlap, diag.Error, b.number, remedyRecreate,
 				"partitions %d (LBA %d-%d) and %d (LBA %d-%d) overlap", a.number, a.start, a.end-1, b.number, b.start, b.end-1)
 			if v.counts[ProblemOverlap] > maxReports {
 				break
@@ -314,7 +279,7 @@ func (v *verifier) overlaps(t *Table) {
 				return
 			}
 			if !r.extended && ebr.LBA >= r.start && ebr.LBA < r.end {
-				v.add(ProblemCoversEBR, SeverityError, r.number, remedyRecreate,
+				v.add(ProblemCoversEBR, diag.Error, r.number, remedyRecreate,
 					"partition %d (LBA %d-%d) covers EBR #%d at LBA %d", r.number, r.start, r.end-1, i, ebr.LBA)
 			}
 		}
@@ -396,7 +361,7 @@ func (v *verifier) chs(t *Table) {
 			continue
 		}
 		last := x.start + uint64(x.e.Sectors) - 1
-		v.add(ProblemCHSMismatch, SeverityInfo, x.n,
+		v.add(ProblemCHSMismatch, diag.Info, x.n,
 			"none needed: Windows and Linux use the LBA fields; a partitioning tool rewrites CHS when it saves the entry",
 			"CHS %v-%v does not match LBA %d-%d in any convention in use (255/63 or the table's own geometry, saturated at cylinder 1023, clamped to whole cylinders, relative to the EBR)",
 			x.e.FirstCHS, x.e.LastCHS, x.start, last)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/winrepart/winrepart/diag"
 	"github.com/winrepart/winrepart/gpt"
 	"github.com/winrepart/winrepart/mbr"
 )
@@ -156,7 +157,7 @@ func (l *Layout) fromGPT(t *gpt.Table) {
 	}
 	for _, p := range t.Verify() {
 		l.Problems = append(l.Problems, Problem{
-			Code: string(p.Code), Severity: gptSeverity(p), Message: p.Message, Remedy: p.Remedy, Table: true,
+			Code: string(p.Code), Severity: tableSeverity(p.Severity), Message: p.Message, Remedy: p.Remedy, Table: true,
 		})
 	}
 }
@@ -180,26 +181,16 @@ func (l *Layout) fromMBR(t *mbr.Table) {
 	}
 	for _, p := range t.Verify() {
 		l.Problems = append(l.Problems, Problem{
-			Code: string(p.Code), Severity: mbrSeverity(p.Severity), Message: p.Message, Remedy: p.Remedy, Table: true,
+			Code: string(p.Code), Severity: tableSeverity(p.Severity), Message: p.Message, Remedy: p.Remedy, Table: true,
 		})
 	}
 }
 
-func mbrSeverity(s mbr.Severity) Severity {
+func tableSeverity(s diag.Severity) Severity {
 	switch s {
-	case mbr.SeverityInfo:
+	case diag.Info:
 		return SeverityInfo
-	case mbr.SeverityWarning:
-		return SeverityWarning
-	}
-	return SeverityError
-}
-
-func gptSeverity(p gpt.Problem) Severity {
-	switch p.Severity {
-	case gpt.SeverityInfo:
-		return SeverityInfo
-	case gpt.SeverityWarning:
+	case diag.Warning:
 		return SeverityWarning
 	}
 	return SeverityError
