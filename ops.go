@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 
+	"github.com/winrepart/winrepart/diag"
 	"github.com/winrepart/winrepart/internal/journal"
 	"github.com/winrepart/winrepart/mbr"
 	"github.com/winrepart/winrepart/planner"
@@ -50,7 +51,7 @@ func buildOps(r io.ReaderAt, l *recovery.Layout, p *planner.Plan, o ApplyOptions
 func (b *builder) barrier(what string) { b.ops = append(b.ops, journal.Barrier{What: what}) }
 
 // add journals writes planned on the volume that starts at base.
-func (b *builder) add(base int64, ws []ntfs.Write) error {
+func (b *builder) add(base int64, ws []diag.Write) error {
 	for _, w := range ws {
 		if err := b.write(base+w.Offset, w.New, w.What); err != nil {
 			return err
@@ -157,7 +158,7 @@ func (b *builder) resizeStep(s planner.Step) error {
 	if err != nil {
 		return err
 	}
-	var ws []ntfs.Write
+	var ws []diag.Write
 	switch s.Kind {
 	case planner.StepShrinkFilesystem:
 		// s.SizeBytes is the volume: the partition less one sector. Data in
@@ -241,22 +242,15 @@ func (b *builder) relocationCopies(base, clusterSize int64, copies []ntfs.DataCo
 	return nil
 }
 
-// piece is one part of a partition table to write.
-type piece struct {
-	off  int64
-	data []byte
-	what string
-}
-
 // hybridMBR keeps a hybrid MBR in step with the GPT: gpt.Table.Writes
 // leaves a hybrid MBR alone, but an entry that mirrors a partition the plan
 // moves or resizes must follow it, or the MBR side would point at the old
 // extent (sgdisk and gdisk report it as a mismatch, and a BIOS-booting OS
 // would read stale geometry). Entries are matched by their old extent.
-func (b *builder) hybridMBR(s planner.Step) (piece, bool, error) {
+func (b *builder) hybridMBR(s planner.Step) (diag.Write, bool, error) {
 	rec := s.GPT.ProtectiveMBR
 	if rec == nil || rec.Kind() != mbr.KindHybrid {
-		return piece{}, false, nil
+		return diag.Write{}, false, nil
 	}
 	after := map[int]recovery.Partition{}
 	for _, q := range b.p.After {
@@ -275,7 +269,7 @@ func (b *builder) hybridMBR(s planner.Step) (piece, bool, error) {
 			a, ok := after[q.Number]
 			if !ok || a.StartLBA != q.StartLBA || a.EndLBA != q.EndLBA {
 				if !ok || a.EndLBA >= 1<<32 {
-					return piece{}, false, fmt.Errorf("hybrid MBR entry %d mirrors partition %d, which the plan removes or moves beyond 2 TiB", i+1, q.Number)
+					return diag.Write{}, false, fmt.Errorf("hybrid MBR entry %d mirrors partition %d, which the plan removes or moves beyond 2 TiB", i+1, q.Number)
 				}
 				e.StartLBA, e.Sectors = uint32(a.StartLBA), uint32(a.EndLBA-a.StartLBA+1)
 				e.FirstCHS, e.LastCHS = mbr.CHSFromLBA(a.StartLBA), mbr.CHSFromLBA(a.EndLBA)
@@ -286,39 +280,31 @@ func (b *builder) hybridMBR(s planner.Step) (piece, bool, error) {
 		}
 	}
 	if !changed {
-		return piece{}, false, nil
+		return diag.Write{}, false, nil
 	}
 	data, err := neu.MarshalBinary()
 	if err != nil {
-		return piece{}, false, err
+		return diag.Write{}, false, err
 	}
-	return piece{0, data, "hybrid MBR (LBA 0), entries following the GPT"}, true, nil
+	return diag.Write{Offset: 0, New: data, What: "hybrid MBR (LBA 0), entries following the GPT"}, true, nil
 }
 
 // writeTable journals the new table in the order its package gives (UEFI
 // order for GPT: backup array, backup header, primary array, primary
 // header, protective MBR), with a flush after each piece.
 func (b *builder) writeTable(s planner.Step) error {
-	var pieces []piece
+	var pieces []diag.Write
+	var err error
 	switch {
 	case s.GPT != nil:
-		ws, err := s.GPT.Writes()
-		if err != nil {
-			return err
-		}
-		for _, w := range ws {
-			pieces = append(pieces, piece{w.Offset, w.New, w.What})
-		}
+		pieces, err = s.GPT.Writes()
 	case s.MBR != nil:
-		ws, err := s.MBR.Writes()
-		if err != nil {
-			return err
-		}
-		for _, w := range ws {
-			pieces = append(pieces, piece{w.Offset, w.New, w.What})
-		}
+		pieces, err = s.MBR.Writes()
 	default:
 		return errors.New("write-table step without a table")
+	}
+	if err != nil {
+		return err
 	}
 	if s.GPT != nil {
 		if w, ok, err := b.hybridMBR(s); err != nil {
@@ -329,11 +315,11 @@ func (b *builder) writeTable(s planner.Step) error {
 	}
 	for _, w := range pieces {
 		n := len(b.ops)
-		if err := b.write(w.off, w.data, w.what); err != nil {
+		if err := b.write(w.Offset, w.New, w.What); err != nil {
 			return err
 		}
 		if len(b.ops) > n {
-			b.barrier("after " + w.what)
+			b.barrier("after " + w.What)
 		}
 	}
 	return nil

@@ -34,6 +34,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/winrepart/winrepart/diag"
 	"github.com/winrepart/winrepart/recovery/ntfs"
 )
 
@@ -97,7 +98,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	opts := ntfs.DefaultResizeOptions()
 	opts.SetDirty = !*keepClean
 	opts.Relocate = !*noRelocate
-	var ws []ntfs.Write
+	var ws []diag.Write
 	var copies []ntfs.DataCopy
 	if *size > current {
 		ws, err = v.PlanGrow(*size, opts)

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"os"
 	"testing"
+
+	"github.com/winrepart/winrepart/diag"
 )
 
 // withBitmapAccounting runs f with rsCheckAccounting forced onto its
@@ -67,7 +69,7 @@ func TestAccountingBothWays(t *testing.T) {
 	check := func(name string, b []byte, want *AccountingError) {
 		t.Helper()
 		ws, err := openBytes(t, b).PlanShrink(30<<20, DefaultResizeOptions())
-		var ws2 []Write
+		var ws2 []diag.Write
 		var err2 error
 		withBitmapAccounting(t, func() { ws2, err2 = openBytes(t, b).PlanShrink(30<<20, DefaultResizeOptions()) })
 		for i, e := range []error{err, err2} {
@@ -92,7 +94,7 @@ func TestAccountingBothWays(t *testing.T) {
 	check("cluster mapped twice", twice, &AccountingError{Record: RecordMFTMirr, Type: AttrData, LCN: mft, Other: RecordMFT})
 }
 
-func sameWrites(a, b []Write) bool {
+func sameWrites(a, b []diag.Write) bool {
 	if len(a) != len(b) || len(a) == 0 {
 		return false
 	}

@@ -32,7 +32,15 @@
 // ([Attribute.Offset], [Attribute.RunsOffset], [Run.PairOffset]);
 // [Volume.RecordExtents] maps a record onto the volume. A resizer can thus
 // edit a record in memory, call [ProtectFixups] and write it back as a list
-// of (offset, old, new) changes.
+// of [diag.Write] changes (offset from the volume's first byte, old bytes,
+// new bytes), which [ApplyWrites] and [UndoWrites] apply and revert.
+//
+// # Diagnosis
+//
+// [Volume.Verify] reports, without failing, what makes offline changes
+// unsafe or is inconsistent (backup boot sector, $MFTMirr, dirty flag,
+// $LogFile, hibernation) as [diag.Problem] values with the codes declared
+// here ([ProblemDirty], [ProblemHibernated], ...).
 //
 // # Sizes
 //

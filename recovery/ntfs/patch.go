@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+
+	"github.com/winrepart/winrepart/diag"
 )
 
 // PlanHiddenSectors plans the change a partition move needs once its bytes
@@ -16,7 +18,7 @@ import (
 // (a partition past 2 TiB on 512-byte sectors) sets it to 0, as mkntfs
 // does when it formats such a partition: the field only matters for
 // booting the volume through its BIOS boot code, which a GPT WinRE never is.
-func (v *Volume) PlanHiddenSectors(newStartLBA uint64) ([]Write, error) {
+func (v *Volume) PlanHiddenSectors(newStartLBA uint64) ([]diag.Write, error) {
 	field := newStartLBA
 	if field > math.MaxUint32 {
 		field = 0
@@ -55,7 +57,7 @@ func (v *Volume) PlanHiddenSectors(newStartLBA uint64) ([]Write, error) {
 // clusters. Sparse, compressed and encrypted files, and files whose
 // initialized size is below their size, give ErrUnsupported. Timestamps
 // are left alone. PlanRewriteFile also changes the length.
-func (v *Volume) PlanPatchFile(path string, content []byte) ([]Write, error) {
+func (v *Volume) PlanPatchFile(path string, content []byte) ([]diag.Write, error) {
 	f, err := v.rwOpen(path)
 	if err != nil {
 		return nil, err

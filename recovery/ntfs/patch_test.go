@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/winrepart/winrepart/diag"
 	"github.com/winrepart/winrepart/internal/testutil"
 )
 
@@ -34,7 +35,7 @@ func TestPatchFile(t *testing.T) {
 	for name, old := range files {
 		t.Run(name, func(t *testing.T) {
 			want := bytes.ToUpper(old)
-			rsApply(t, img, 32<<20, 32<<20, func(v *Volume) ([]Write, error) {
+			rsApply(t, img, 32<<20, 32<<20, func(v *Volume) ([]diag.Write, error) {
 				return v.PlanPatchFile(name, want)
 			})
 			if got := stdout(t, "ntfscat", img, name); !bytes.Equal(got, want) {
@@ -54,7 +55,7 @@ func TestPatchFile(t *testing.T) {
 
 func TestHiddenSectors(t *testing.T) {
 	img, _ := rsPlain(t, nil)
-	ws := rsApply(t, img, 32<<20, 32<<20, func(v *Volume) ([]Write, error) {
+	ws := rsApply(t, img, 32<<20, 32<<20, func(v *Volume) ([]diag.Write, error) {
 		return v.PlanHiddenSectors(1234567)
 	})
 	if len(ws) != 2 {
@@ -101,7 +102,7 @@ func TestResizeRefusals(t *testing.T) {
 	}
 	// Dirty: after a resize that set the flag, a second one refuses
 	// unless allowed.
-	rsApply(t, img, 32<<20, 30<<20, func(v *Volume) ([]Write, error) { return v.PlanShrink(30<<20, DefaultResizeOptions()) })
+	rsApply(t, img, 32<<20, 30<<20, func(v *Volume) ([]diag.Write, error) { return v.PlanShrink(30<<20, DefaultResizeOptions()) })
 	v = openImage(t, img)
 	if _, err := v.PlanShrink(29<<20, DefaultResizeOptions()); !errors.Is(err, ErrDirty) {
 		t.Errorf("dirty: %v, want ErrDirty", err)

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/winrepart/winrepart/diag"
 	"github.com/winrepart/winrepart/internal/testutil"
 )
 
@@ -113,7 +114,7 @@ func FuzzPlanResize(f *testing.F) {
 		if err != nil {
 			return
 		}
-		check := func(what string, ws []Write, err error) {
+		check := func(what string, ws []diag.Write, err error) {
 			if errors.Is(err, errTooManyExtents) {
 				t.Fatalf("%s: internal sentinel leaked: %v", what, err)
 			}

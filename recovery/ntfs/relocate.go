@@ -9,6 +9,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/winrepart/winrepart/diag"
 )
 
 // Errors of relocation. A *RelocateError unwraps to one of them and to
@@ -103,7 +105,7 @@ type ShrinkPlan struct {
 	// Writes change the metadata: MFT records (and their $MFTMirr
 	// copies) with the new runlists, $Bitmap, and the shrink itself. Old
 	// holds the bytes the volume holds once the copies are made.
-	Writes []Write
+	Writes []diag.Write
 	// MovedFiles counts the files (MFT records) whose clusters move.
 	MovedFiles int
 	// MovedBytes is the sum of the copies' lengths.
@@ -848,12 +850,12 @@ func relBit(buf []byte, c int64, set bool) {
 type relView struct {
 	base   io.ReaderAt
 	copies []DataCopy
-	writes []Write
+	writes []diag.Write
 	byOff  []int // indices of writes sorted by offset
 	maxLen int64
 }
 
-func newRelView(base io.ReaderAt, copies []DataCopy, writes []Write) *relView {
+func newRelView(base io.ReaderAt, copies []DataCopy, writes []diag.Write) *relView {
 	o := &relView{base: base, copies: copies, writes: writes}
 	o.byOff = make([]int, len(writes))
 	for i, w := range writes {
@@ -904,7 +906,7 @@ func (o *relView) ReadAt(p []byte, off int64) (int, error) {
 // from after (after every write of seq). Regions closer than relGap are
 // joined (up to relChunk bytes); the list keeps the order in which seq
 // first touches each region.
-func relMerge(before, after io.ReaderAt, seq []Write) ([]Write, error) {
+func relMerge(before, after io.ReaderAt, seq []diag.Write) ([]diag.Write, error) {
 	type span struct {
 		lo, hi int64
 		first  int
@@ -936,7 +938,7 @@ func relMerge(before, after io.ReaderAt, seq []Write) ([]Write, error) {
 		spans = append(spans, span{lo: lo, hi: hi, first: i, what: []string{w.What}})
 	}
 	slices.SortStableFunc(spans, func(a, b span) int { return cmp.Compare(a.first, b.first) })
-	var out []Write
+	var out []diag.Write
 	for _, s := range spans {
 		old := make([]byte, s.hi-s.lo)
 		neu := make([]byte, s.hi-s.lo)
@@ -949,7 +951,7 @@ func relMerge(before, after io.ReaderAt, seq []Write) ([]Write, error) {
 		if string(old) == string(neu) {
 			continue
 		}
-		out = append(out, Write{Offset: s.lo, Old: old, New: neu, What: strings.Join(s.what, "; ")})
+		out = append(out, diag.Write{Offset: s.lo, Old: old, New: neu, What: strings.Join(s.what, "; ")})
 	}
 	return out, nil
 }

@@ -10,6 +10,8 @@ import (
 	"math/bits"
 	"slices"
 	"unsafe"
+
+	"github.com/winrepart/winrepart/diag"
 )
 
 // Errors of the write side. Refusals (a volume this package will not
@@ -532,7 +534,7 @@ func (v *Volume) rsNewGeometry(newPartitionBytes int64) (rsGeom, error) {
 // as one hole as long as the new volume; the sizes in $Bitmap's $FILE_NAME
 // and its root directory entry; the backup boot sector at the new last
 // sector; the primary boot sector's TotalSectors.
-func (v *Volume) PlanShrink(newPartitionBytes int64, opts ResizeOptions) ([]Write, error) {
+func (v *Volume) PlanShrink(newPartitionBytes int64, opts ResizeOptions) ([]diag.Write, error) {
 	g, err := v.rsNewGeometry(newPartitionBytes)
 	if err != nil {
 		return nil, err
@@ -548,7 +550,7 @@ func (v *Volume) PlanShrink(newPartitionBytes int64, opts ResizeOptions) ([]Writ
 }
 
 // rsShrink is PlanShrink after its preflight.
-func (v *Volume) rsShrink(s *rsState, g rsGeom, newPartitionBytes int64, opts ResizeOptions) ([]Write, error) {
+func (v *Volume) rsShrink(s *rsState, g rsGeom, newPartitionBytes int64, opts ResizeOptions) ([]diag.Write, error) {
 	// Only the cut-off tail of $Bitmap is read, in chunks; the new bitmap
 	// differs from the old one only in its last bytes, whose bits past the
 	// new end are set.
@@ -618,7 +620,7 @@ func countSet(r io.ReaderAt, lo, hi int64) (int64, error) {
 // its last run when those are free, otherwise the first free ones), marked
 // in use in the bitmap itself, and appended to its runlist. The other
 // writes are those of PlanShrink.
-func (v *Volume) PlanGrow(newPartitionBytes int64, opts ResizeOptions) ([]Write, error) {
+func (v *Volume) PlanGrow(newPartitionBytes int64, opts ResizeOptions) ([]diag.Write, error) {
 	g, err := v.rsNewGeometry(newPartitionBytes)
 	if err != nil {
 		return nil, err
@@ -708,7 +710,7 @@ func rsAllocate(nb []byte, limit int64, runs []Run, need int64) (Run, error) {
 // base to its end; from (>= base) is the first byte that may differ
 // besides the bits of fresh, the clusters newly allocated for $Bitmap
 // (which lie inside tail).
-func (v *Volume) rsFinish(s *rsState, g rsGeom, opts ResizeOptions, tail []byte, base, from int64, runs []Run, alloc int64, fresh []Run) ([]Write, error) {
+func (v *Volume) rsFinish(s *rsState, g rsGeom, opts ResizeOptions, tail []byte, base, from int64, runs []Run, alloc int64, fresh []Run) ([]diag.Write, error) {
 	p := &rsPlan{v: v}
 	cs := v.clusterSize
 	// 1. Dirty flag first: an interrupted resize then still gets chkdsk.

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"testing"
+
+	"github.com/winrepart/winrepart/diag"
 )
 
 // rsSeedRecord builds a minimal valid 1024-byte FILE record holding one
@@ -125,7 +127,7 @@ func FuzzCheckWrites(f *testing.F) {
 		if n1 < 0 || n2 < 0 || n1 > 1<<16 || n2 > 1<<16 {
 			return
 		}
-		ws := []Write{{Offset: o1, Old: make([]byte, n1), New: make([]byte, n1)}, {Offset: o2, Old: make([]byte, n2), New: make([]byte, n2)}}
+		ws := []diag.Write{{Offset: o1, Old: make([]byte, n1), New: make([]byte, n1)}, {Offset: o2, Old: make([]byte, n2), New: make([]byte, n2)}}
 		err := checkWrites(ws)
 		overlap := o1 < o2+int64(n2) && o2 < o1+int64(n1) && n1 > 0 && n2 > 0
 		if err == nil && (overlap || o1 < 0 || o2 < 0) {

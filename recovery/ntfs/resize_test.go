@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/winrepart/winrepart/diag"
 	"github.com/winrepart/winrepart/internal/testutil"
 )
 
@@ -123,7 +124,7 @@ func rsCopy(t *testing.T, src string) string {
 
 // rsApply plans with plan on the image opened as a partition of
 // openBytes, applies the writes and sets the file size to finalBytes.
-func rsApply(t *testing.T, img string, openBytes, finalBytes int64, plan func(*Volume) ([]Write, error)) []Write {
+func rsApply(t *testing.T, img string, openBytes, finalBytes int64, plan func(*Volume) ([]diag.Write, error)) []diag.Write {
 	t.Helper()
 	if err := os.Truncate(img, max(openBytes, finalBytes)); err != nil {
 		t.Fatal(err)
@@ -235,7 +236,7 @@ func TestShrinkAgainstNtfsresize(t *testing.T) {
 				t.Fatal(err)
 			}
 			ours := rsCopy(t, c.img)
-			ws := rsApply(t, ours, tc.size, newSize, func(v *Volume) ([]Write, error) {
+			ws := rsApply(t, ours, tc.size, newSize, func(v *Volume) ([]diag.Write, error) {
 				return v.PlanShrink(newSize, DefaultResizeOptions())
 			})
 			for _, w := range ws {
@@ -317,7 +318,7 @@ func TestGrowAgainstNtfsresize(t *testing.T) {
 				t.Fatal(err)
 			}
 			ours := rsCopy(t, c.img)
-			ws := rsApply(t, ours, tc.newSize, tc.newSize, func(v *Volume) ([]Write, error) {
+			ws := rsApply(t, ours, tc.newSize, tc.newSize, func(v *Volume) ([]diag.Write, error) {
 				return v.PlanGrow(tc.newSize, DefaultResizeOptions())
 			})
 			for _, w := range ws {
@@ -373,11 +374,11 @@ func TestResizeWindowsSample(t *testing.T) {
 	if limit >= size {
 		t.Skipf("sample cannot shrink (limit %d, size %d)", limit, size)
 	}
-	rsApply(t, img, size, limit, func(v *Volume) ([]Write, error) { return v.PlanShrink(limit, DefaultResizeOptions()) })
+	rsApply(t, img, size, limit, func(v *Volume) ([]diag.Write, error) { return v.PlanShrink(limit, DefaultResizeOptions()) })
 	rsCheck(t, c, img, limit/512-1)
 	grown := limit + 4<<20
 	opts := DefaultResizeOptions()
 	opts.AllowDirty = true // our shrink set it
-	rsApply(t, img, grown, grown, func(v *Volume) ([]Write, error) { return v.PlanGrow(grown, opts) })
+	rsApply(t, img, grown, grown, func(v *Volume) ([]diag.Write, error) { return v.PlanGrow(grown, opts) })
 	rsCheck(t, c, img, grown/512-1)
 }

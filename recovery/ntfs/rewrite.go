@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+
+	"github.com/winrepart/winrepart/diag"
 )
 
 // FileRoom says how far the unnamed $DATA stream of a file can change
@@ -199,7 +201,7 @@ func (v *Volume) rwOpen(path string) (*rwFile, error) {
 //
 // A content of the file's current length gives the writes of
 // PlanPatchFile.
-func (v *Volume) PlanRewriteFile(path string, content []byte) ([]Write, error) {
+func (v *Volume) PlanRewriteFile(path string, content []byte) ([]diag.Write, error) {
 	f, err := v.rwOpen(path)
 	if err != nil {
 		return nil, err
@@ -208,7 +210,7 @@ func (v *Volume) PlanRewriteFile(path string, content []byte) ([]Write, error) {
 }
 
 // rwPlan plans the writes of PlanRewriteFile for the file f.
-func (v *Volume) rwPlan(f *rwFile, content []byte) ([]Write, error) {
+func (v *Volume) rwPlan(f *rwFile, content []byte) ([]diag.Write, error) {
 	path := f.path
 	n := int64(len(content))
 	if err := f.room.Check(n); err != nil {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/winrepart/winrepart/diag"
 	"github.com/winrepart/winrepart/internal/testutil"
 )
 
@@ -167,7 +168,7 @@ func TestRewriteFile(t *testing.T) {
 			if err := room.Check(int64(len(want))); err != nil {
 				t.Fatalf("Check: %v", err)
 			}
-			rsApply(t, img, 32<<20, 32<<20, func(v *Volume) ([]Write, error) { return v.PlanRewriteFile(c.file, want) })
+			rsApply(t, img, 32<<20, 32<<20, func(v *Volume) ([]diag.Write, error) { return v.PlanRewriteFile(c.file, want) })
 			rwJudge(t, img, c.file, f.Record, want, c.file == res)
 			// The other file is untouched.
 			for name, b := range files {
@@ -204,7 +205,7 @@ func TestRewriteFile(t *testing.T) {
 			if ws, err := v.PlanRewriteFile(c.file, want); err != nil || len(ws) > 2 {
 				t.Errorf("rewriting the same content: %d writes, %v", len(ws), err)
 			}
-			rsApply(t, img, 32<<20, 32<<20, func(v *Volume) ([]Write, error) { return v.PlanRewriteFile(c.file, files[c.file]) })
+			rsApply(t, img, 32<<20, 32<<20, func(v *Volume) ([]diag.Write, error) { return v.PlanRewriteFile(c.file, files[c.file]) })
 			rwJudge(t, img, c.file, f.Record, files[c.file], c.file == res)
 		})
 	}

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/winrepart/winrepart/diag"
 )
 
 func TestVerify(t *testing.T) {
@@ -12,10 +14,10 @@ func TestVerify(t *testing.T) {
 	if ps := openBytes(t, good).Verify(); len(ps) != 0 {
 		t.Errorf("Verify of the Windows sample: %v", ps)
 	}
-	codes := func(ps []Problem) []string {
+	codes := func(ps []diag.Problem) []string {
 		var c []string
 		for _, p := range ps {
-			c = append(c, p.Code)
+			c = append(c, string(p.Code))
 		}
 		return c
 	}

@@ -6,24 +6,9 @@ import (
 	"fmt"
 	"io"
 	"sort"
+
+	"github.com/winrepart/winrepart/diag"
 )
-
-// Write is one planned change to a volume: replace the bytes at Offset
-// (counted from the first byte of the volume, that is of its partition)
-// with New. Old holds the bytes found there when the change was planned,
-// so an executor can journal the change before making it, check that
-// nothing moved in between, and undo it. Old and New have the same length.
-type Write struct {
-	Offset int64  // bytes from the start of the volume
-	Old    []byte // bytes on disk when planned
-	New    []byte // bytes to write
-	What   string // human-readable description of the change
-}
-
-// String renders the write as one dry-run line: offset, length, what.
-func (w Write) String() string {
-	return fmt.Sprintf("at %#x (%d bytes): %s", w.Offset, len(w.New), w.What)
-}
 
 // WriteError reports a write of a list that could not be applied: its
 // index in the list, and why.
@@ -41,6 +26,9 @@ func (e *WriteError) Error() string {
 func (e *WriteError) Unwrap() error { return e.Err }
 
 // ApplyWrites writes every Write's New bytes at its Offset, in list order.
+// The writes are those the Plan methods return: Offset counts bytes from
+// the start of the volume, and Old holds the bytes found there when the
+// change was planned, as long as New.
 //
 // Before writing anything it checks the list: Old and New of equal length,
 // no negative offset, no two writes overlapping (a *WriteError wrapping
@@ -49,7 +37,7 @@ func (e *WriteError) Unwrap() error { return e.Err }
 // volume changed since it was planned. A failing write stops the list; the
 // writes before it are done, so callers that need atomicity journal the
 // list first (Old is what an undo writes back).
-func ApplyWrites(w io.WriterAt, ws []Write) error {
+func ApplyWrites(w io.WriterAt, ws []diag.Write) error {
 	if err := checkWrites(ws); err != nil {
 		return err
 	}
@@ -68,7 +56,7 @@ func ApplyWrites(w io.WriterAt, ws []Write) error {
 
 // UndoWrites writes back every Write's Old bytes, last write first: it
 // reverts a list applied (completely or in part) by ApplyWrites.
-func UndoWrites(w io.WriterAt, ws []Write) error {
+func UndoWrites(w io.WriterAt, ws []diag.Write) error {
 	if err := checkWrites(ws); err != nil {
 		return err
 	}
@@ -80,7 +68,7 @@ func UndoWrites(w io.WriterAt, ws []Write) error {
 	return nil
 }
 
-func checkWrites(ws []Write) error {
+func checkWrites(ws []diag.Write) error {
 	idx := make([]int, len(ws))
 	for i, x := range ws {
 		idx[i] = i
@@ -98,7 +86,7 @@ func checkWrites(ws []Write) error {
 	return nil
 }
 
-func verifyOld(r io.ReaderAt, ws []Write) error {
+func verifyOld(r io.ReaderAt, ws []diag.Write) error {
 	var buf []byte
 	for i, x := range ws {
 		if cap(buf) < len(x.Old) {
@@ -118,7 +106,7 @@ func verifyOld(r io.ReaderAt, ws []Write) error {
 // rsPlan accumulates the writes of one operation.
 type rsPlan struct {
 	v  *Volume
-	ws []Write
+	ws []diag.Write
 }
 
 // add plans writing b at off (volume bytes), reading the old bytes; a
@@ -134,7 +122,7 @@ func (p *rsPlan) add(off int64, b []byte, what string) error {
 	if bytes.Equal(old, b) {
 		return nil
 	}
-	p.ws = append(p.ws, Write{Offset: off, Old: old, New: b, What: what})
+	p.ws = append(p.ws, diag.Write{Offset: off, Old: old, New: b, What: what})
 	return nil
 }
 

@@ -4,17 +4,9 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-)
 
-// Write is one same-length change to the hive file.
-type Write struct {
-	// Offset is the file offset of the first byte written.
-	Offset int64
-	// Old are the bytes there now; New the bytes to write (same length).
-	Old, New []byte
-	// What says which element the write changes.
-	What string
-}
+	"github.com/winrepart/winrepart/diag"
+)
 
 // PlanMBRMove returns the writes that change the partition offset from
 // oldOffset to newOffset (bytes from the start of the disk) in every
@@ -25,8 +17,10 @@ type Write struct {
 // write); any other partition, a GPT partition, or a chain without a
 // single partition device fails with [ErrPatch] and no writes. The writes
 // never touch the base block or any cell's layout: only the 8 bytes of
-// each offset field, where the value data lies in the file.
-func (s *Store) PlanMBRMove(sig uint32, oldOffset, newOffset uint64) ([]Write, error) {
+// each offset field, where the value data lies in the file. Each write's
+// Offset counts bytes from the start of the hive file, and Old holds the
+// bytes there now, as long as New.
+func (s *Store) PlanMBRMove(sig uint32, oldOffset, newOffset uint64) ([]diag.Write, error) {
 	chains, err := s.WinRE()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrPatch, err)
@@ -36,7 +30,7 @@ func (s *Store) PlanMBRMove(sig uint32, oldOffset, newOffset uint64) ([]Write, e
 		elem ElementType
 	}
 	done := map[key]bool{}
-	var ws []Write
+	var ws []diag.Write
 	found := 0
 	for _, c := range chains {
 		for _, cd := range c.Devices() {
@@ -81,16 +75,16 @@ func (s *Store) PlanMBRMove(sig uint32, oldOffset, newOffset uint64) ([]Write, e
 
 // placeWrite maps a change of the value data at pos to file writes, one
 // per run it touches, checking that the data holds old there.
-func placeWrite(v *Value, pos int, old, neu []byte, what string) ([]Write, error) {
+func placeWrite(v *Value, pos int, old, neu []byte, what string) ([]diag.Write, error) {
 	if pos < 0 || pos+len(old) > len(v.Data) || !bytes.Equal(v.Data[pos:pos+len(old)], old) {
 		return nil, fmt.Errorf("%w: %s: the data at %d is not the expected bytes", ErrPatch, what, pos)
 	}
-	var ws []Write
+	var ws []diag.Write
 	at := 0 // data position of the current run
 	for _, r := range v.Runs {
 		lo, hi := max(pos, at), min(pos+len(old), at+r.Length)
 		if lo < hi {
-			ws = append(ws, Write{Offset: r.Offset + int64(lo-at), Old: bytes.Clone(old[lo-pos : hi-pos]),
+			ws = append(ws, diag.Write{Offset: r.Offset + int64(lo-at), Old: bytes.Clone(old[lo-pos : hi-pos]),
 				New: bytes.Clone(neu[lo-pos : hi-pos]), What: what})
 		}
 		at += r.Length

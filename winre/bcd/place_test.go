@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"testing"
+
+	"github.com/winrepart/winrepart/diag"
 )
 
 // TestPlaceWriteAcrossSegments maps a change that straddles two big-data
@@ -14,7 +16,7 @@ func TestPlaceWriteAcrossSegments(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Write{{1004, []byte("45"), []byte("ab"), "x"}, {5000, []byte("67"), []byte("cd"), "x"}}
+	want := []diag.Write{{Offset: 1004, Old: []byte("45"), New: []byte("ab"), What: "x"}, {Offset: 5000, Old: []byte("67"), New: []byte("cd"), What: "x"}}
 	if len(ws) != 2 || ws[0].Offset != want[0].Offset || !bytes.Equal(ws[0].New, want[0].New) || !bytes.Equal(ws[0].Old, want[0].Old) ||
 		ws[1].Offset != want[1].Offset || !bytes.Equal(ws[1].New, want[1].New) || !bytes.Equal(ws[1].Old, want[1].Old) {
 		t.Errorf("writes %+v, want %+v", ws, want)
