@@ -165,7 +165,7 @@ func Apply(ctx context.Context, dev Device, p *planner.Plan, opts ApplyOptions) 
 	for _, o := range ops {
 		switch o := o.(type) {
 		case journal.Write:
-			res.BytesWritten += int64(len(o.Data))
+			res.BytesWritten += int64(len(o.New))
 		case journal.Copy:
 			for _, e := range o.Extents {
 				res.BytesCopied += e.Length

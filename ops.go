@@ -53,7 +53,8 @@ func (b *builder) barrier(what string) { b.ops = append(b.ops, journal.Barrier{W
 // add journals writes planned on the volume that starts at base.
 func (b *builder) add(base int64, ws []diag.Write) error {
 	for _, w := range ws {
-		if err := b.write(base+w.Offset, w.New, w.What); err != nil {
+		w.Offset += base
+		if err := b.write(w); err != nil {
 			return err
 		}
 	}
@@ -64,16 +65,16 @@ func (b *builder) add(base int64, ws []diag.Write) error {
 // (a table piece that did not change, say): a write that changes nothing
 // is work, and a region whose old and new bytes agree says nothing about
 // how far a crashed run got.
-func (b *builder) write(off int64, data []byte, what string) error {
-	cur := make([]byte, len(data))
-	if _, err := b.ov.ReadAt(cur, off); err != nil {
+func (b *builder) write(w diag.Write) error {
+	cur := make([]byte, len(w.New))
+	if _, err := b.ov.ReadAt(cur, w.Offset); err != nil {
 		return err
 	}
-	if bytes.Equal(cur, data) {
+	if bytes.Equal(cur, w.New) {
 		return nil
 	}
-	b.ov.write(off, data)
-	b.ops = append(b.ops, journal.Write{Offset: off, Data: data, What: what})
+	b.ov.write(w.Offset, w.New)
+	b.ops = append(b.ops, journal.Write(w))
 	return nil
 }
 
@@ -315,7 +316,7 @@ func (b *builder) writeTable(s planner.Step) error {
 	}
 	for _, w := range pieces {
 		n := len(b.ops)
-		if err := b.write(w.Offset, w.New, w.What); err != nil {
+		if err := b.write(w); err != nil {
 			return err
 		}
 		if len(b.ops) > n {
@@ -436,7 +437,7 @@ func (b *builder) changed(off int64, data []byte, what string) error {
 			}
 			j++
 		}
-		if err := b.write(off+int64(i), bytes.Clone(data[i:last+1]), what); err != nil {
+		if err := b.write(diag.Write{Offset: off + int64(i), New: bytes.Clone(data[i : last+1]), What: what}); err != nil {
 			return err
 		}
 		i = last + 1

@@ -69,22 +69,22 @@ func newScenario(t testing.TB) *scenario {
 	dst1 := src1 - mib
 	dst2 := dst1 + 300*mib
 	ops := []Op{
-		Write{Offset: crashDisk - 33*512, Data: randBytes(rng, 32*512), What: "backup GPT entries"},
+		Write{Offset: crashDisk - 33*512, New: randBytes(rng, 32*512), What: "backup GPT entries"},
 		Barrier{What: "flush backup entries"},
-		Write{Offset: crashDisk - 512, Data: randBytes(rng, 512), What: "backup GPT header"},
+		Write{Offset: crashDisk - 512, New: randBytes(rng, 512), What: "backup GPT header"},
 		Barrier{What: "flush backup header"},
-		Write{Offset: 1 * mib, Data: randBytes(rng, 512), What: "NTFS boot sector"},
-		Write{Offset: 2 * mib, Data: randBytes(rng, 8192), What: "$Bitmap"},
+		Write{Offset: 1 * mib, New: randBytes(rng, 512), What: "NTFS boot sector"},
+		Write{Offset: 2 * mib, New: randBytes(rng, 8192), What: "$Bitmap"},
 		Barrier{What: "flush NTFS shrink"},
 		Copy{Src: src1, Dst: dst1, Length: copyRegion, Extents: ext, What: "move left by 1 MiB"},
 		Copy{Src: dst1, Dst: dst2, Length: copyRegion, Extents: ext, What: "move right by 300 MiB"},
-		Write{Offset: 1024, Data: randBytes(rng, 32*512), What: "primary GPT entries"},
+		Write{Offset: 1024, New: randBytes(rng, 32*512), What: "primary GPT entries"},
 		Barrier{What: "flush primary entries"},
-		Write{Offset: 512, Data: randBytes(rng, 512), What: "primary GPT header"},
+		Write{Offset: 512, New: randBytes(rng, 512), What: "primary GPT header"},
 		Barrier{What: "flush primary header"},
-		Write{Offset: 0, Data: randBytes(rng, 512), What: "protective MBR"},
+		Write{Offset: 0, New: randBytes(rng, 512), What: "protective MBR"},
 		Barrier{What: "flush MBR"},
-		Write{Offset: dst2 + 300*mib + 1024, Data: randBytes(rng, 700), What: "ReAgent.xml"},
+		Write{Offset: dst2 + 300*mib + 1024, New: randBytes(rng, 700), What: "ReAgent.xml"},
 	}
 	s := &scenario{old: old, ops: ops}
 	s.new = old.Clone()

@@ -17,10 +17,10 @@ func Example() {
 	disk := faultdev.NewMem(64<<20, 512)
 	disk.WriteAt([]byte("WinRE data"), 40<<20)
 	ops := []journal.Op{
-		journal.Write{Offset: 512, Data: []byte("backup table"), What: "backup table"},
+		journal.Write{Offset: 512, New: []byte("backup table"), What: "backup table"},
 		journal.Barrier{What: "flush"},
 		journal.Copy{Src: 40 << 20, Dst: 39 << 20, Length: 4 << 20, What: "move WinRE 1 MiB left"},
-		journal.Write{Offset: 1024, Data: []byte("primary table"), What: "primary table"},
+		journal.Write{Offset: 1024, New: []byte("primary table"), What: "primary table"},
 	}
 	path := filepath.Join(dir, "disk.img.journal")
 	j, err := journal.Create(path, disk, ops, journal.CreateOptions{Summary: "move WinRE"})

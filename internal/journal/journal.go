@@ -85,14 +85,14 @@ func Create(path string, dev Device, ops []Op, opts CreateOptions) (*Journal, er
 		var r op
 		switch o := o.(type) {
 		case Write:
-			n := int64(len(o.Data))
+			n := int64(len(o.New))
 			if err := checkWrite(o.Offset, n, j.devSize); err != nil {
 				return nil, opErr(err)
 			}
 			if data += 2 * n; data > MaxDataBytes {
 				return nil, opErr(fmt.Errorf("writes hold more than %d bytes", MaxDataBytes))
 			}
-			r = op{kind: kindWrite, what: o.What, off: o.Offset, length: n, newB: append([]byte(nil), o.Data...)}
+			r = op{kind: kindWrite, what: o.What, off: o.Offset, length: n, newB: append([]byte(nil), o.New...)}
 			r.oldB = make([]byte, n)
 			if _, err := dev.ReadAt(r.oldB, o.Offset); err != nil {
 				return nil, &OpError{Op: i, What: o.What, Err: fmt.Errorf("reading old bytes: %w", err)}
@@ -249,7 +249,7 @@ func (j *Journal) Ops() []Op {
 	for i, o := range j.ops {
 		switch o.kind {
 		case kindWrite:
-			out[i] = Write{Offset: o.off, Data: append([]byte(nil), o.newB...), What: o.what}
+			out[i] = Write{Offset: o.off, New: append([]byte(nil), o.newB...), What: o.what}
 		case kindCopy:
 			c := Copy{Src: o.src, Dst: o.dst, Length: o.length, What: o.what}
 			if !o.all {

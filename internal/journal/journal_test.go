@@ -19,10 +19,10 @@ func smallDisk() (*faultdev.Mem, []Op) {
 	fill(m, rng, 8*mib, 6*mib)
 	fill(m, rng, 512, 512)
 	ops := []Op{
-		Write{Offset: 512, Data: []byte("new header"), What: "header"},
+		Write{Offset: 512, New: []byte("new header"), What: "header"},
 		Barrier{What: "flush"},
 		Copy{Src: 8 * mib, Dst: 5 * mib, Length: 6 * mib, Extents: []Extent{{4096, mib}, {0, 8192}, {3 * mib, 2 * mib}}, What: "move"},
-		Write{Offset: 1024, Data: []byte("table"), What: "table"},
+		Write{Offset: 1024, New: []byte("table"), What: "table"},
 	}
 	return m, ops
 }
@@ -190,7 +190,7 @@ func TestRefuseSameFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	dev := &pathDev{Mem: faultdev.NewMem(8*mib, 512), path: img}
-	ops := []Op{Write{Offset: 0, Data: []byte{1}, What: "x"}}
+	ops := []Op{Write{Offset: 0, New: []byte{1}, What: "x"}}
 	for _, p := range []string{img, link} {
 		if _, err := Create(p, dev, ops, CreateOptions{}); !errors.Is(err, ErrSameDevice) {
 			t.Errorf("Create(%s): %v, want ErrSameDevice", p, err)
@@ -297,9 +297,9 @@ func TestNonOverlappingCopyRollBack(t *testing.T) {
 	fill(m, rng, 0, 512)
 	old := m.Clone()
 	ops := []Op{
-		Write{Offset: 0, Data: make([]byte, 512), What: "boot"},
+		Write{Offset: 0, New: make([]byte, 512), What: "boot"},
 		Copy{Src: 8 * mib, Dst: 32 * mib, Length: 4 * mib, What: "far move"},
-		Write{Offset: 4096, Data: []byte("late"), What: "late"},
+		Write{Offset: 4096, New: []byte("late"), What: "late"},
 	}
 	path := filepath.Join(t.TempDir(), "j")
 	j, err := Create(path, m, ops, CreateOptions{})
@@ -329,8 +329,8 @@ func TestInvalidOps(t *testing.T) {
 	m := faultdev.NewMem(8*mib, 512)
 	for name, op := range map[string]Op{
 		"empty write":      Write{Offset: 0},
-		"write past end":   Write{Offset: 8*mib - 1, Data: []byte{1, 2}},
-		"negative offset":  Write{Offset: -1, Data: []byte{1}},
+		"write past end":   Write{Offset: 8*mib - 1, New: []byte{1, 2}},
+		"negative offset":  Write{Offset: -1, New: []byte{1}},
 		"copy same place":  Copy{Src: 0, Dst: 0, Length: 512},
 		"copy misaligned":  Copy{Src: 1, Dst: 1024, Length: 512},
 		"copy past end":    Copy{Src: 0, Dst: 8*mib - 512, Length: 1024},

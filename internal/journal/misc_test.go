@@ -159,7 +159,7 @@ func TestNoOpWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "j")
-	j, err := Create(path, dev, []Op{Write{Offset: 4096, Data: []byte("same bytes"), What: "no-op"}, Write{Offset: 8192, Data: []byte("new"), What: "real"}}, CreateOptions{})
+	j, err := Create(path, dev, []Op{Write{Offset: 4096, New: []byte("same bytes"), What: "no-op"}, Write{Offset: 8192, New: []byte("new"), What: "real"}}, CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"slices"
+
+	"github.com/winrepart/winrepart/diag"
 )
 
 // Device is what the engine writes to: a disk image or block device that
@@ -40,15 +42,15 @@ type Op interface {
 	Describe() string
 }
 
-// Write replaces the bytes at Offset with Data. It is meant for metadata
-// (partition table pieces, boot sectors, bitmaps, MFT records): the
-// journal stores both the old and the new bytes, so every Write can be
-// undone and redone.
-type Write struct {
-	Offset int64  // byte offset on the device
-	Data   []byte // the new bytes; at most [MaxWriteBytes]
-	What   string // human description, e.g. "primary GPT header"
-}
+// Write replaces the bytes at Offset (on the device) with New, at most
+// [MaxWriteBytes] of them; What describes them ("primary GPT header"). It
+// is meant for metadata (partition table pieces, boot sectors, bitmaps,
+// MFT records): the journal stores both the old and the new bytes, so
+// every Write can be undone and redone. It is a [diag.Write], so what a
+// codec returns converts to an op with Write(w) once its Offset is made
+// relative to the device. Create reads the old bytes from the device
+// itself and ignores Old; Ops returns Writes without it.
+type Write diag.Write
 
 // Extent is a byte range relative to the start of a [Copy]'s source.
 type Extent struct {
