@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/winrepart/winrepart/diag"
 	"github.com/winrepart/winrepart/internal/journal"
 	"github.com/winrepart/winrepart/planner"
 	"github.com/winrepart/winrepart/recovery"
@@ -256,7 +257,7 @@ func Verify(p *planner.Plan, after *recovery.Layout) error {
 		}
 	}
 	for _, pr := range after.Problems {
-		if pr.Severity == recovery.SeverityError {
+		if pr.Severity == diag.Error {
 			diffs = append(diffs, fmt.Sprintf("problem %s: %s", pr.Code, pr.Message))
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/winrepart/winrepart/diag"
 	"github.com/winrepart/winrepart/internal/faultdev"
 	"github.com/winrepart/winrepart/internal/testutil"
 	"github.com/winrepart/winrepart/planner"
@@ -101,7 +102,7 @@ func checkMBRBCDState(t *testing.T, what string, m *faultdev.Mem) {
 		t.Fatalf("%s: the BCD or ReAgent.xml does not follow WinRE:\n%s", what, l)
 	}
 	for _, p := range l.Problems {
-		if p.Severity == recovery.SeverityError || strings.HasPrefix(p.Code, "bcd-") || strings.HasPrefix(p.Code, "reagent-") {
+		if p.Severity == diag.Error || strings.HasPrefix(string(p.Code), "bcd-") || strings.HasPrefix(string(p.Code), "reagent-") {
 			t.Fatalf("%s: problem %s: %s", what, p.Code, p.Message)
 		}
 	}

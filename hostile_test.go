@@ -686,7 +686,7 @@ func utf16Decode(u []uint16) []rune {
 
 func hasProblem(l *recovery.Layout, code string) bool {
 	for _, p := range l.Problems {
-		if p.Code == code {
+		if string(p.Code) == code {
 			return true
 		}
 	}

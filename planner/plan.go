@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/winrepart/winrepart/diag"
 	"github.com/winrepart/winrepart/gpt"
 	"github.com/winrepart/winrepart/mbr"
 	"github.com/winrepart/winrepart/recovery"
@@ -152,7 +153,7 @@ func (pl *planner) checkDisk() bool {
 func (pl *planner) checkTable() {
 	l, p := pl.l, pl.p
 	for _, pr := range l.Problems {
-		if pr.Severity != recovery.SeverityError {
+		if pr.Severity != diag.Error {
 			continue
 		}
 		// A broken table refuses as invalid-table; an error Inspect found
@@ -163,14 +164,14 @@ func (pl *planner) checkTable() {
 		switch {
 		case pr.Code == recovery.ProblemWinREBitLocker:
 			code = CodeBitLockerWinRE
-		case !pr.Table:
+		case !pr.FromTable():
 			code = CodeUnknownLayout
 		}
 		sugg := pr.Remedy
 		if sugg == "" {
 			sugg = "repair the partition table first (sgdisk -v / sfdisk --verify show what is wrong)"
 		}
-		p.refuse(code, pr.Code+": "+pr.Message, sugg)
+		p.refuse(code, string(pr.Code)+": "+pr.Message, sugg)
 	}
 	var last int64
 	for i := range l.Partitions {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/winrepart/winrepart/diag"
 	"github.com/winrepart/winrepart/recovery"
 )
 
@@ -125,7 +126,7 @@ func planCases() []planCase {
 	add("no-room", tl, Options{}, StrategyNone, CodeNoRoom)
 
 	tl = win11()
-	tl.problems = []recovery.Problem{{Code: "gpt-backup-crc", Severity: recovery.SeverityError, Message: "backup header CRC mismatch", Remedy: "sgdisk -e (rebuild the backup from the primary)", Table: true}}
+	tl.problems = []recovery.Problem{{Source: recovery.SourceGPT, Problem: diag.Problem{Code: "gpt-backup-crc", Severity: diag.Error, Message: "backup header CRC mismatch", Remedy: "sgdisk -e (rebuild the backup from the primary)"}}}
 	add("invalid-table", tl, Options{}, StrategyShrinkOS, CodeInvalidTable)
 
 	tl = win11()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/winrepart/winrepart/diag"
 	"github.com/winrepart/winrepart/winre/bcd"
 )
 
@@ -107,7 +108,7 @@ func (in *inspector) findBCD() {
 	const remedy = "boot Windows and run reagentc /disable, then reagentc /enable (it rewrites the BCD's WinRE entries); or bcdboot C:\\Windows if the store is missing"
 	fail := func(format string, args ...any) {
 		b.Err = fmt.Sprintf(format, args...)
-		in.problem(ProblemBCDUnreadable, SeverityWarning, remedy, "BCD store %s on partition %d: %s", PathBCD, n, b.Err)
+		in.problem(ProblemBCDUnreadable, diag.Warning, remedy, "BCD store %s on partition %d: %s", PathBCD, n, b.Err)
 	}
 	raw, err := v.ReadFile(PathBCD, bcd.MaxHiveSize)
 	if err != nil {
@@ -161,7 +162,7 @@ func (in *inspector) findBCD() {
 		b.Resolves = false
 	}
 	if re != 0 && !b.Resolves {
-		in.problem(ProblemBCDWinREMismatch, SeverityWarning, remedy,
+		in.problem(ProblemBCDWinREMismatch, diag.Warning, remedy,
 			"the BCD's WinRE entries do not all name the active WinRE partition %d (%s)", re, describeDevices(b))
 	}
 }

@@ -36,7 +36,7 @@ func inspectWithBCD(t *testing.T, s bcdtest.Store) *recovery.Layout {
 func codes(l *recovery.Layout) []string {
 	var c []string
 	for _, p := range l.Problems {
-		c = append(c, p.Code)
+		c = append(c, string(p.Code))
 	}
 	return c
 }
@@ -125,7 +125,7 @@ func TestInspectBCDMismatch(t *testing.T) {
 // hive; Inspect says so and the store is not patchable.
 func TestInspectBCDPlaceholder(t *testing.T) {
 	_, l := inspectFixture(t, "mbr-sysreserved")
-	if l.BCD == nil || l.BCD.Err == "" || !strings.Contains(strings.Join(codes(l), " "), recovery.ProblemBCDUnreadable) {
+	if l.BCD == nil || l.BCD.Err == "" || !strings.Contains(strings.Join(codes(l), " "), string(recovery.ProblemBCDUnreadable)) {
 		t.Fatalf("BCD %+v, problems %v", l.BCD, codes(l))
 	}
 	err := l.PatchableForMove()

@@ -1,64 +1,67 @@
 package recovery
 
-// The codes of the problems Inspect reports about Windows and the table
-// kind ([Problem.Code] when Problem.Table is false). Problems of the
-// partition table itself (Problem.Table true) carry the gpt and mbr
-// packages' Verify codes instead. Codes are stable: tools may branch on
+import "github.com/winrepart/winrepart/diag"
+
+// The codes of the problems ReadTable and Inspect report about Windows and
+// the table kind (Problem.Source [SourceRecovery]). Problems of the
+// partition table itself (SourceGPT, SourceMBR) carry the gpt and mbr
+// packages' Verify codes instead, and those of ReAgent.xml read on its own
+// (SourceWinRE) the winre package's. Codes are stable: tools may branch on
 // them.
 const (
 	// The disk has an MBR table and also a valid GPT (Windows uses the MBR).
-	ProblemStaleGPT = "stale-gpt"
+	ProblemStaleGPT diag.Code = "stale-gpt"
 	// The disk has a GPT but no protective MBR at LBA 0.
-	ProblemMissingProtectiveMBR = "missing-protective-mbr"
+	ProblemMissingProtectiveMBR diag.Code = "missing-protective-mbr"
 	// An NTFS partition could not be opened (see the message for why).
-	ProblemNTFSUnreadable = "ntfs-unreadable"
+	ProblemNTFSUnreadable diag.Code = "ntfs-unreadable"
 	// More than one partition holds \Windows\System32; one is taken as C:.
-	ProblemSeveralWindows = "several-windows"
+	ProblemSeveralWindows diag.Code = "several-windows"
 	// No NTFS volume holding \Windows\System32 was found.
-	ProblemNoWindows = "no-windows"
+	ProblemNoWindows diag.Code = "no-windows"
 	// C: is BitLocker-encrypted: ReAgent.xml cannot be read and C: cannot
 	// be shrunk offline.
-	ProblemOSBitLocker = "os-bitlocker"
+	ProblemOSBitLocker diag.Code = "os-bitlocker"
 	// C: has no \Windows\System32\Recovery\ReAgent.xml.
-	ProblemNoReAgentXML = "no-reagent-xml"
+	ProblemNoReAgentXML diag.Code = "no-reagent-xml"
 	// ReAgent.xml exists but could not be read.
-	ProblemReAgentUnreadable = "reagent-unreadable"
+	ProblemReAgentUnreadable diag.Code = "reagent-unreadable"
 	// ReAgent.xml could not be parsed.
-	ProblemReAgentInvalid = "reagent-invalid"
+	ProblemReAgentInvalid diag.Code = "reagent-invalid"
 	// ReAgent.xml has a non-empty ImageLocation, which makes WinRE
 	// rebuilds fail when stale.
-	ProblemStaleImageLocation = "stale-image-location"
+	ProblemStaleImageLocation diag.Code = "stale-image-location"
 	// ReAgent.xml's WinreLocation names another disk.
-	ProblemReAgentOtherDisk = "reagent-other-disk"
+	ProblemReAgentOtherDisk diag.Code = "reagent-other-disk"
 	// ReAgent.xml's WinreLocation offset matches no partition start.
-	ProblemReAgentLocationNotFound = "reagent-location-not-found"
+	ProblemReAgentLocationNotFound diag.Code = "reagent-location-not-found"
 	// WinRE is disabled (InstallState 0).
-	ProblemWinREDisabled = "winre-disabled"
+	ProblemWinREDisabled diag.Code = "winre-disabled"
 	// No winre.wim was found on any partition.
-	ProblemNoWinRE = "no-winre"
+	ProblemNoWinRE diag.Code = "no-winre"
 	// Several partitions hold winre.wim and nothing says which is active.
-	ProblemSeveralWinRECandidates = "several-winre-candidates"
+	ProblemSeveralWinRECandidates diag.Code = "several-winre-candidates"
 	// WinRE lives inside another partition (System Reserved, C:), not in
 	// a recovery partition of its own.
-	ProblemWinRESharesPartition = "winre-shares-partition"
+	ProblemWinRESharesPartition diag.Code = "winre-shares-partition"
 	// The WinRE partition has neither the WinRE GPT type nor MBR type 0x27.
-	ProblemWinREWrongType = "winre-wrong-type"
+	ProblemWinREWrongType diag.Code = "winre-wrong-type"
 	// The volume holding WinRE is BitLocker-encrypted (the planner refuses).
-	ProblemWinREBitLocker = "winre-bitlocker"
+	ProblemWinREBitLocker diag.Code = "winre-bitlocker"
 	// ReAgent.xml's WinRE image path is not on the WinRE volume.
-	ProblemWinREWIMMissing = "winre-wim-missing"
+	ProblemWinREWIMMissing diag.Code = "winre-wim-missing"
 	// WinRE has less free space than KB5034441 servicing needs.
-	ProblemWinRETooSmall = "winre-too-small"
+	ProblemWinRETooSmall diag.Code = "winre-too-small"
 	// winre.wim could not be read.
-	ProblemWinREWIMUnreadable = "winre-wim-unreadable"
+	ProblemWinREWIMUnreadable diag.Code = "winre-wim-unreadable"
 	// winre.wim is not a valid WIM.
-	ProblemWinREWIMInvalid = "winre-wim-invalid"
+	ProblemWinREWIMInvalid diag.Code = "winre-wim-invalid"
 	// The BCD store (\Boot\BCD on the active partition of an MBR disk)
 	// could not be found, read or followed: missing, corrupt, dirty
 	// (Windows would replay its BCD.LOG files), or without WinRE entries.
-	ProblemBCDUnreadable = "bcd-unreadable"
+	ProblemBCDUnreadable diag.Code = "bcd-unreadable"
 	// The BCD's WinRE entries (the WinRE loader's device and osdevice,
 	// the ramdisk options' SDI device) name another partition than the
 	// active WinRE partition: WinRE will not boot.
-	ProblemBCDWinREMismatch = "bcd-winre-mismatch"
+	ProblemBCDWinREMismatch diag.Code = "bcd-winre-mismatch"
 )

@@ -2,12 +2,15 @@ package recovery
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
+	"github.com/winrepart/winrepart/diag"
 	"github.com/winrepart/winrepart/gpt"
 	"github.com/winrepart/winrepart/mbr"
 	"github.com/winrepart/winrepart/recovery/ntfs"
@@ -99,8 +102,8 @@ type inspector struct {
 	reagentPart int
 }
 
-func (in *inspector) problem(code string, sev Severity, remedy, format string, args ...any) {
-	in.l.Problems = append(in.l.Problems, Problem{Code: code, Severity: sev, Message: fmt.Sprintf(format, args...), Remedy: remedy})
+func (in *inspector) problem(code diag.Code, sev diag.Severity, remedy, format string, args ...any) {
+	in.l.problem(code, sev, remedy, format, args...)
 }
 
 func (in *inspector) section(p *Partition) *io.SectionReader {
@@ -145,7 +148,7 @@ func (in *inspector) examineNTFS(p *Partition, sec *io.SectionReader) *Filesyste
 			return fs
 		}
 		fs.Err = err.Error()
-		in.problem(ProblemNTFSUnreadable, SeverityWarning, "run chkdsk /f on the volume in Windows",
+		in.problem(ProblemNTFSUnreadable, diag.Warning, "run chkdsk /f on the volume in Windows",
 			"partition %d: NTFS volume could not be opened: %v", p.Number, err)
 		return fs
 	}
@@ -306,7 +309,7 @@ func (in *inspector) assignRoles() {
 		chosen = osCandidates[0]
 	}
 	if len(osCandidates) > 1 {
-		in.problem(ProblemSeveralWindows, SeverityWarning, "check which installation boots; the planner works on the one named here",
+		in.problem(ProblemSeveralWindows, diag.Warning, "check which installation boots; the planner works on the one named here",
 			"%d partitions hold \\Windows\\System32 (%v); partition %d is taken as C:", len(osCandidates), osCandidates, chosen)
 	}
 	if chosen > 0 {
@@ -329,7 +332,7 @@ func (in *inspector) assignRoles() {
 		p := l.Partition(locked[0])
 		p.Role, p.RoleReason = RoleOS, "the only BitLocker-encrypted data volume, and no readable Windows volume: presumably C: (its content cannot be read offline)"
 		l.OS = p.Number
-		in.problem(ProblemOSBitLocker, SeverityWarning, "suspend BitLocker and fix WinRE from Windows (the Windows-side script), or decrypt C: first",
+		in.problem(ProblemOSBitLocker, diag.Warning, "suspend BitLocker and fix WinRE from Windows (the Windows-side script), or decrypt C: first",
 			"C: (partition %d) is BitLocker-encrypted: ReAgent.xml cannot be read and C: cannot be shrunk offline", p.Number)
 	}
 }
@@ -376,19 +379,5 @@ func firstNonEmpty(s ...string) string {
 // sortProblems orders problems errors first, keeping the order of
 // discovery within a severity.
 func sortProblems(ps []Problem) {
-	rank := func(s Severity) int {
-		switch s {
-		case SeverityError, "":
-			return 0
-		case SeverityWarning:
-			return 1
-		}
-		return 2
-	}
-	// Insertion sort: stable and the lists are short.
-	for i := 1; i < len(ps); i++ {
-		for j := i; j > 0 && rank(ps[j].Severity) < rank(ps[j-1].Severity); j-- {
-			ps[j], ps[j-1] = ps[j-1], ps[j]
-		}
-	}
+	slices.SortStableFunc(ps, func(a, b Problem) int { return cmp.Compare(b.Severity, a.Severity) })
 }

@@ -132,7 +132,7 @@ func TestInspectFixtures(t *testing.T) {
 			}
 			var codes []string
 			for _, p := range l.Problems {
-				codes = append(codes, p.Code)
+				codes = append(codes, string(p.Code))
 			}
 			for _, c := range want.problems {
 				if !slices.Contains(codes, c) {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
+
+	"github.com/winrepart/winrepart/diag"
 )
 
 // The JSON forms below are the stable output of `winrefix inspect --json`
@@ -132,10 +134,10 @@ type bcdJSON struct {
 }
 
 type problemJSON struct {
-	Code     string   `json:"code"`
-	Severity Severity `json:"severity,omitempty"`
-	Message  string   `json:"message"`
-	Remedy   string   `json:"remedy,omitempty"`
+	Code     diag.Code     `json:"code"`
+	Severity diag.Severity `json:"severity,omitempty"` // "error", "warning" or "info"
+	Message  string        `json:"message"`
+	Remedy   string        `json:"remedy,omitempty"`
 }
 
 type layoutJSON struct {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/winrepart/winrepart/diag"
 	"github.com/winrepart/winrepart/gpt"
 	"github.com/winrepart/winrepart/mbr"
 )
@@ -182,29 +183,33 @@ type WinRE struct {
 	MeetsKB5034441 bool
 }
 
-// Severity grades a Problem.
-type Severity string
+// Source names the package whose diagnosis found a [Problem].
+type Source string
 
-// Severities.
+// Sources of problems.
 const (
-	SeverityError   Severity = "error"   // the disk is broken or cannot be fixed safely
-	SeverityWarning Severity = "warning" // something is off but work can go on
-	SeverityInfo    Severity = "info"
+	SourceGPT      Source = "gpt"      // gpt's Table.Verify: the GPT and its protective or hybrid MBR
+	SourceMBR      Source = "mbr"      // mbr's Table.Verify: the MBR partition table
+	SourceWinRE    Source = "winre"    // winre's ReAgent.Verify: ReAgent.xml read on its own
+	SourceRecovery Source = "recovery" // ReadTable and Inspect: the disk as Windows sees it
 )
 
-// Problem is something found wrong or worth knowing, with a remedy.
-// Codes are stable kebab-case strings; those from the gpt and mbr packages
-// keep their own codes.
+// Problem is something found wrong or worth knowing, with a remedy, and
+// the package whose diagnosis found it. Codes are stable kebab-case
+// strings: this package's own are declared in codes.go; problems from gpt,
+// mbr and winre keep their packages' codes.
 type Problem struct {
-	Code     string
-	Severity Severity
-	Message  string
-	Remedy   string
-	// Table is set for problems of the partition table itself (from the
-	// gpt and mbr packages' Verify), as opposed to what Inspect found
-	// about Windows: filesystems, ReAgent.xml, winre.wim.
-	Table bool
+	diag.Problem
+	// Source is where the problem came from: SourceGPT and SourceMBR for
+	// problems of the partition table itself, SourceWinRE for ReAgent.xml
+	// on its own, SourceRecovery for what ReadTable and Inspect found
+	// about the disk as a whole, its filesystems and WinRE.
+	Source Source
 }
+
+// FromTable reports whether p is a problem of the partition table itself
+// (found by the gpt or mbr package).
+func (p Problem) FromTable() bool { return p.Source == SourceGPT || p.Source == SourceMBR }
 
 // Layout is the model of one Windows disk.
 type Layout struct {

@@ -336,7 +336,7 @@ func TestProtectiveSizeAllOnesInspect(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range l.Problems {
-		if p.Table {
+		if p.FromTable() {
 			t.Errorf("table problem: %s: %s", p.Code, p.Message)
 		}
 	}

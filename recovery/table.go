@@ -89,11 +89,9 @@ func ReadTable(r io.ReaderAt, size int64, sectorSize int) (*Layout, error) {
 		}
 		l.fromMBR(t)
 		if _, gerr := gpt.Read(r, size, sectorSize); gerr == nil {
-			l.Problems = append(l.Problems, Problem{
-				Code: ProblemStaleGPT, Severity: SeverityWarning,
-				Message: "the disk has an MBR partition table, but a valid GPT is also present; Windows uses the MBR",
-				Remedy:  "remove the stale GPT (sgdisk --zap on a copy, keeping the MBR) or convert the disk deliberately",
-			})
+			l.problem(ProblemStaleGPT, diag.Warning,
+				"remove the stale GPT (sgdisk --zap on a copy, keeping the MBR) or convert the disk deliberately",
+				"the disk has an MBR partition table, but a valid GPT is also present; Windows uses the MBR")
 		}
 		return l, nil
 	}
@@ -103,11 +101,9 @@ func ReadTable(r io.ReaderAt, size int64, sectorSize int) (*Layout, error) {
 	case gerr == nil:
 		l.fromGPT(t)
 		if recErr != nil || rec.Kind() == mbr.KindEmpty {
-			l.Problems = append(l.Problems, Problem{
-				Code: ProblemMissingProtectiveMBR, Severity: SeverityWarning,
-				Message: "the disk has a GPT but no protective MBR at LBA 0",
-				Remedy:  "write a protective MBR (gdisk: x, n) so that MBR-only tools do not treat the disk as empty",
-			})
+			l.problem(ProblemMissingProtectiveMBR, diag.Warning,
+				"write a protective MBR (gdisk: x, n) so that MBR-only tools do not treat the disk as empty",
+				"the disk has a GPT but no protective MBR at LBA 0")
 		}
 		return l, nil
 	case recErr == nil && rec.Kind() != mbr.KindEmpty:
@@ -155,11 +151,7 @@ func (l *Layout) fromGPT(t *gpt.Table) {
 			Name:       e.Label(),
 		})
 	}
-	for _, p := range t.Verify() {
-		l.Problems = append(l.Problems, Problem{
-			Code: string(p.Code), Severity: tableSeverity(p.Severity), Message: p.Message, Remedy: p.Remedy, Table: true,
-		})
-	}
+	l.add(SourceGPT, t.Verify())
 }
 
 func (l *Layout) fromMBR(t *mbr.Table) {
@@ -179,19 +171,18 @@ func (l *Layout) fromMBR(t *mbr.Table) {
 			Extended:  p.Extended,
 		})
 	}
-	for _, p := range t.Verify() {
-		l.Problems = append(l.Problems, Problem{
-			Code: string(p.Code), Severity: tableSeverity(p.Severity), Message: p.Message, Remedy: p.Remedy, Table: true,
-		})
-	}
+	l.add(SourceMBR, t.Verify())
 }
 
-func tableSeverity(s diag.Severity) Severity {
-	switch s {
-	case diag.Info:
-		return SeverityInfo
-	case diag.Warning:
-		return SeverityWarning
+// problem records a problem of this package's own (SourceRecovery).
+func (l *Layout) problem(code diag.Code, sev diag.Severity, remedy, format string, args ...any) {
+	l.Problems = append(l.Problems, Problem{Source: SourceRecovery,
+		Problem: diag.Problem{Code: code, Severity: sev, Message: fmt.Sprintf(format, args...), Remedy: remedy}})
+}
+
+// add records the problems another package's diagnosis found.
+func (l *Layout) add(src Source, ps []diag.Problem) {
+	for _, p := range ps {
+		l.Problems = append(l.Problems, Problem{Problem: p, Source: src})
 	}
-	return SeverityError
 }

@@ -113,11 +113,7 @@ func (l *Layout) String() string {
 	} else {
 		fmt.Fprintf(&b, "Problems: %d\n", len(l.Problems))
 		for _, p := range l.Problems {
-			sev := p.Severity
-			if sev == "" {
-				sev = SeverityError
-			}
-			fmt.Fprintf(&b, "  [%s] %s: %s\n", sev, p.Code, p.Message)
+			fmt.Fprintf(&b, "  [%s] %s: %s\n", p.Severity, p.Code, p.Message)
 			if p.Remedy != "" {
 				fmt.Fprintf(&b, "      remedy: %s\n", p.Remedy)
 			}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/winrepart/winrepart/diag"
 	"github.com/winrepart/winrepart/recovery/ntfs"
 	"github.com/winrepart/winrepart/winre"
 )
@@ -43,7 +44,7 @@ func (in *inspector) findWinRE(policy winre.Policy) {
 func (in *inspector) readReAgent(w *WinRE) {
 	l := in.l
 	if l.OS == 0 {
-		in.problem(ProblemNoWindows, SeverityWarning, "point the tool at the disk that holds Windows",
+		in.problem(ProblemNoWindows, diag.Warning, "point the tool at the disk that holds Windows",
 			`no NTFS volume holding \Windows\System32 was found`)
 		return
 	}
@@ -54,17 +55,17 @@ func (in *inspector) readReAgent(w *WinRE) {
 	raw, err := v.ReadFile(pathReAgent, maxReAgentBytes)
 	if err != nil {
 		if errors.Is(err, ntfs.ErrNotFound) {
-			in.problem(ProblemNoReAgentXML, SeverityWarning, "run `reagentc /info` in Windows to recreate it",
+			in.problem(ProblemNoReAgentXML, diag.Warning, "run `reagentc /info` in Windows to recreate it",
 				`partition %d has no %s: where WinRE lives is guessed from the partition types`, l.OS, pathReAgent)
 		} else {
-			in.problem(ProblemReAgentUnreadable, SeverityError, "run chkdsk /f on C: in Windows",
+			in.problem(ProblemReAgentUnreadable, diag.Error, "run chkdsk /f on C: in Windows",
 				"partition %d: reading %s: %v", l.OS, pathReAgent, err)
 		}
 		return
 	}
 	ra, err := winre.ParseReAgent(raw)
 	if err != nil {
-		in.problem(ProblemReAgentInvalid, SeverityError, "run `reagentc /disable` then `reagentc /enable` in Windows to rewrite it",
+		in.problem(ProblemReAgentInvalid, diag.Error, "run `reagentc /disable` then `reagentc /enable` in Windows to rewrite it",
 			"partition %d: %s: %v", l.OS, pathReAgent, err)
 		return
 	}
@@ -73,7 +74,7 @@ func (in *inspector) readReAgent(w *WinRE) {
 	w.ReAgent = NewReAgentFile(v, pathReAgent, raw)
 	w.Enabled = ra.Enabled()
 	if !ra.ImageLocation.Unused() {
-		in.problem(ProblemStaleImageLocation, SeverityWarning,
+		in.problem(ProblemStaleImageLocation, diag.Warning,
 			"clear ImageLocation (the planner's patch does; in Windows: reagentc /disable, edit ReAgent.xml, reagentc /enable)",
 			"ReAgent.xml has a non-empty ImageLocation (%q at offset %d): a stale one makes WinRE rebuilds fail",
 			ra.ImageLocation.Path, ra.ImageLocation.Offset)
@@ -89,12 +90,12 @@ func (in *inspector) locateHost(w *WinRE) *Partition {
 	case ra != nil && ra.Enabled() && !ra.WinreLocation.Unused():
 		loc := ra.WinreLocation
 		if l.Scheme == SchemeGPT && loc.GUID != l.DiskGUID {
-			in.problem(ProblemReAgentOtherDisk, SeverityError, "inspect the disk whose GUID ReAgent.xml names, or run `reagentc /disable` and `/enable` in Windows",
+			in.problem(ProblemReAgentOtherDisk, diag.Error, "inspect the disk whose GUID ReAgent.xml names, or run `reagentc /disable` and `/enable` in Windows",
 				"ReAgent.xml's WinreLocation names disk {%s}, this disk is {%s}", loc.GUID, l.DiskGUID)
 			return nil
 		}
 		if l.Scheme == SchemeMBR && loc.ID != l.DiskSignature {
-			in.problem(ProblemReAgentOtherDisk, SeverityError, "inspect the disk whose signature ReAgent.xml names, or run `reagentc /disable` and `/enable` in Windows",
+			in.problem(ProblemReAgentOtherDisk, diag.Error, "inspect the disk whose signature ReAgent.xml names, or run `reagentc /disable` and `/enable` in Windows",
 				"ReAgent.xml's WinreLocation names disk signature %d (0x%08x), this disk has %d (0x%08x)", loc.ID, loc.ID, l.DiskSignature, l.DiskSignature)
 			return nil
 		}
@@ -106,14 +107,14 @@ func (in *inspector) locateHost(w *WinRE) *Partition {
 			}
 		}
 		if host == nil {
-			in.problem(ProblemReAgentLocationNotFound, SeverityError, "run `reagentc /disable` and `reagentc /enable` in Windows so it records the right partition",
+			in.problem(ProblemReAgentLocationNotFound, diag.Error, "run `reagentc /disable` and `reagentc /enable` in Windows so it records the right partition",
 				"ReAgent.xml's WinreLocation offset %d matches no partition start", loc.Offset)
 			return nil
 		}
 		in.setHost(w, host, loc.Path+`\winre.wim`, "ReAgent.xml's WinreLocation offset matches this partition's start")
 		return host
 	case ra != nil && !ra.Enabled():
-		in.problem(ProblemWinREDisabled, SeverityInfo, "run `reagentc /enable` in Windows once WinRE has room",
+		in.problem(ProblemWinREDisabled, diag.Info, "run `reagentc /enable` in Windows once WinRE has room",
 			"WinRE is disabled (InstallState 0)")
 		if _, ok := in.holds(l.OS, pathWIMOnOS); ok {
 			host := l.Partition(l.OS)
@@ -146,7 +147,7 @@ func (in *inspector) locateHost(w *WinRE) *Partition {
 				return host
 			}
 		}
-		in.problem(ProblemNoWinRE, SeverityWarning, "install WinRE (reagentc /setreimage and /enable in Windows)",
+		in.problem(ProblemNoWinRE, diag.Warning, "install WinRE (reagentc /setreimage and /enable in Windows)",
 			"no winre.wim was found on any partition")
 		return nil
 	}
@@ -154,7 +155,7 @@ func (in *inspector) locateHost(w *WinRE) *Partition {
 	for i, p := range candidates {
 		nums[i] = fmt.Sprint(p.Number)
 	}
-	in.problem(ProblemSeveralWinRECandidates, SeverityError, "boot Windows and run `reagentc /info` to record which one is active",
+	in.problem(ProblemSeveralWinRECandidates, diag.Error, "boot Windows and run `reagentc /info` to record which one is active",
 		"partitions %s all hold winre.wim and no ReAgent.xml says which is active", strings.Join(nums, ", "))
 	return nil
 }
@@ -168,13 +169,13 @@ func (in *inspector) setHost(w *WinRE, host *Partition, wimPath, reason string) 
 	case RoleOS, RoleSystem:
 		w.Host = host.Role
 		if reason != "" {
-			in.problem(ProblemWinRESharesPartition, SeverityWarning, "give WinRE a partition of its own after C: (the plan does when it can)",
+			in.problem(ProblemWinRESharesPartition, diag.Warning, "give WinRE a partition of its own after C: (the plan does when it can)",
 				"WinRE lives inside partition %d (%s), not in a recovery partition of its own", host.Number, host.Role)
 		}
 		return
 	}
 	if !isRecoveryType(in.l, host) {
-		in.problem(ProblemWinREWrongType, SeverityWarning, "set the WinRE type (GPT de94bba4-06d1-4d40-a16a-bfd50179d6ac, MBR 0x27) so Windows hides it and BitLocker leaves it alone",
+		in.problem(ProblemWinREWrongType, diag.Warning, "set the WinRE type (GPT de94bba4-06d1-4d40-a16a-bfd50179d6ac, MBR 0x27) so Windows hides it and BitLocker leaves it alone",
 			"WinRE partition %d has type %s", host.Number, host.TypeString(in.l.Scheme))
 	}
 	host.Role, host.RoleReason = RoleWinRE, reason
@@ -185,7 +186,7 @@ func (in *inspector) setHost(w *WinRE, host *Partition, wimPath, reason string) 
 func (in *inspector) measure(w *WinRE, host *Partition, policy winre.Policy) {
 	fs := host.FS
 	if fs != nil && fs.BitLocker {
-		in.problem(ProblemWinREBitLocker, SeverityError, "decrypt the WinRE partition in Windows (manage-bde -off) and run `reagentc /enable`",
+		in.problem(ProblemWinREBitLocker, diag.Error, "decrypt the WinRE partition in Windows (manage-bde -off) and run `reagentc /enable`",
 			"the volume holding WinRE (partition %d) is BitLocker-encrypted: reagentc refuses it", host.Number)
 		return
 	}
@@ -195,7 +196,7 @@ func (in *inspector) measure(w *WinRE, host *Partition, policy winre.Policy) {
 	}
 	f, err := v.Lookup(w.WIMPath)
 	if err != nil {
-		in.problem(ProblemWinREWIMMissing, SeverityError, "run `reagentc /disable` and `reagentc /enable` in Windows to put winre.wim back",
+		in.problem(ProblemWinREWIMMissing, diag.Error, "run `reagentc /disable` and `reagentc /enable` in Windows to put winre.wim back",
 			"%s not found on partition %d: %v", w.WIMPath, host.Number, err)
 		w.WIMPath = ""
 	} else {
@@ -217,7 +218,7 @@ func (in *inspector) measure(w *WinRE, host *Partition, policy winre.Policy) {
 	// requirement until it is enabled again.
 	w.MeetsKB5034441 = meets && w.Enabled
 	if !meets {
-		in.problem(ProblemWinRETooSmall, SeverityWarning, "plan the fix to see how WinRE can be given room (offline, or from the running Windows)",
+		in.problem(ProblemWinRETooSmall, diag.Warning, "plan the fix to see how WinRE can be given room (offline, or from the running Windows)",
 			"WinRE (partition %d) has %s free; KB5034441 servicing needs %s (short by %s)",
 			host.Number, FormatBytes(w.FreeBytes), FormatBytes(w.RequiredFreeBytes), FormatBytes(w.RequiredFreeBytes-w.FreeBytes))
 	}
@@ -227,11 +228,11 @@ func (in *inspector) measure(w *WinRE, host *Partition, policy winre.Policy) {
 func (in *inspector) checkWIM(v *ntfs.Volume, f *ntfs.File, part int, path string) {
 	r, err := v.OpenFile(f)
 	if err != nil {
-		in.problem(ProblemWinREWIMUnreadable, SeverityError, "run chkdsk on the volume in Windows", "partition %d: %s: %v", part, path, err)
+		in.problem(ProblemWinREWIMUnreadable, diag.Error, "run chkdsk on the volume in Windows", "partition %d: %s: %v", part, path, err)
 		return
 	}
 	if _, err := winre.ParseWIMHeader(r, f.Size); err != nil {
-		in.problem(ProblemWinREWIMInvalid, SeverityError, "restore winre.wim from installation media (install.wim's Windows\\System32\\Recovery\\winre.wim)",
+		in.problem(ProblemWinREWIMInvalid, diag.Error, "restore winre.wim from installation media (install.wim's Windows\\System32\\Recovery\\winre.wim)",
 			"partition %d: %s is not a valid WIM: %v", part, path, err)
 	}
 }
