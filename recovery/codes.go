@@ -28,15 +28,10 @@ const (
 	ProblemReAgentUnreadable diag.Code = "reagent-unreadable"
 	// ReAgent.xml could not be parsed.
 	ProblemReAgentInvalid diag.Code = "reagent-invalid"
-	// ReAgent.xml has a non-empty ImageLocation, which makes WinRE
-	// rebuilds fail when stale.
-	ProblemStaleImageLocation diag.Code = "stale-image-location"
 	// ReAgent.xml's WinreLocation names another disk.
 	ProblemReAgentOtherDisk diag.Code = "reagent-other-disk"
 	// ReAgent.xml's WinreLocation offset matches no partition start.
 	ProblemReAgentLocationNotFound diag.Code = "reagent-location-not-found"
-	// WinRE is disabled (InstallState 0).
-	ProblemWinREDisabled diag.Code = "winre-disabled"
 	// No winre.wim was found on any partition.
 	ProblemNoWinRE diag.Code = "no-winre"
 	// Several partitions hold winre.wim and nothing says which is active.

@@ -73,12 +73,10 @@ func (in *inspector) readReAgent(w *WinRE) {
 	w.ReAgentPath = pathReAgent
 	w.ReAgent = NewReAgentFile(v, pathReAgent, raw)
 	w.Enabled = ra.Enabled()
-	if !ra.ImageLocation.Unused() {
-		in.problem(ProblemStaleImageLocation, diag.Warning,
-			"clear ImageLocation (the planner's patch does; in Windows: reagentc /disable, edit ReAgent.xml, reagentc /enable)",
-			"ReAgent.xml has a non-empty ImageLocation (%q at offset %d): a stale one makes WinRE rebuilds fail",
-			ra.ImageLocation.Path, ra.ImageLocation.Offset)
-	}
+	// What ReAgent.xml says on its own (disabled, staged, a stale
+	// ImageLocation, a location naming no disk) is winre's to judge;
+	// locateHost checks the location against this disk.
+	in.l.add(SourceWinRE, ra.Verify())
 }
 
 // locateHost finds the partition holding the active winre.wim and sets
@@ -114,8 +112,7 @@ func (in *inspector) locateHost(w *WinRE) *Partition {
 		in.setHost(w, host, loc.Path+`\winre.wim`, "ReAgent.xml's WinreLocation offset matches this partition's start")
 		return host
 	case ra != nil && !ra.Enabled():
-		in.problem(ProblemWinREDisabled, diag.Info, "run `reagentc /enable` in Windows once WinRE has room",
-			"WinRE is disabled (InstallState 0)")
+		// Reported by ReAgent.Verify (winre-disabled).
 		if _, ok := in.holds(l.OS, pathWIMOnOS); ok {
 			host := l.Partition(l.OS)
 			in.setHost(w, host, pathWIMOnOS, "")

@@ -18,7 +18,11 @@
 // rebuilds. [ParseReAgent] reads the file into a [ReAgent] (UTF-8 with or
 // without BOM, UTF-16LE with or without BOM, CRLF or LF, any attribute
 // order and quote style, unknown elements kept) and fails with typed
-// errors; [ReAgent.Verify] reports semantic problems separately.
+// errors; [ReAgent.Verify] reports semantic problems separately, as
+// [diag.Problem] values with the element concerned as their Where and the
+// codes declared here ([ProblemStaged], [ProblemDisabled], ...), none of
+// them an error: recovery.Inspect reports them beside what it checks
+// against the disk.
 //
 // # Patching
 //
