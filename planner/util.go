@@ -42,7 +42,10 @@ func cmpInt(a, b int64) int {
 	return 0
 }
 
-// mib renders a byte count in MiB, with two decimals unless whole.
+// mib renders a byte count in MiB, with two decimals unless whole. Plans
+// count in MiB on purpose (partitions are MiB-aligned and diskpart takes
+// MB, which are MiB), so they do not use diag.FormatBytes, which picks the
+// largest unit for people reading an inspection.
 func mib(b int64) string {
 	if b%MiB == 0 {
 		return strconv.FormatInt(b/MiB, 10) + " MiB"

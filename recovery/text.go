@@ -4,32 +4,9 @@ import (
 	"fmt"
 	"strings"
 	"text/tabwriter"
-)
 
-// FormatBytes renders a byte count for people: "529.0 MiB", "3.00 GiB".
-func FormatBytes(n int64) string {
-	const (
-		kib = 1 << 10
-		mib = 1 << 20
-		gib = 1 << 30
-		tib = 1 << 40
-	)
-	neg := ""
-	if n < 0 {
-		neg, n = "-", -n
-	}
-	switch {
-	case n >= tib:
-		return fmt.Sprintf("%s%.2f TiB", neg, float64(n)/tib)
-	case n >= gib:
-		return fmt.Sprintf("%s%.2f GiB", neg, float64(n)/gib)
-	case n >= mib:
-		return fmt.Sprintf("%s%.1f MiB", neg, float64(n)/mib)
-	case n >= kib:
-		return fmt.Sprintf("%s%.1f KiB", neg, float64(n)/kib)
-	}
-	return fmt.Sprintf("%s%d B", neg, n)
-}
+	"github.com/winrepart/winrepart/diag"
+)
 
 // String renders the layout as the human output of `winrefix inspect`: the
 // disk, a table of partitions with roles and filesystem facts, the WinRE
@@ -42,7 +19,7 @@ func (l *Layout) String() string {
 		phys = fmt.Sprintf(" (physical %d)", l.PhysicalSectorSize)
 	}
 	fmt.Fprintf(&b, "Sector size:  %d bytes%s\n", l.SectorSize, phys)
-	fmt.Fprintf(&b, "Disk size:    %s (%d bytes, %d sectors)\n", FormatBytes(l.SizeBytes), l.SizeBytes, l.SizeBytes/int64(max(l.SectorSize, 1)))
+	fmt.Fprintf(&b, "Disk size:    %s (%d bytes, %d sectors)\n", diag.FormatBytes(l.SizeBytes), l.SizeBytes, l.SizeBytes/int64(max(l.SectorSize, 1)))
 	switch l.Scheme {
 	case SchemeGPT:
 		fmt.Fprintf(&b, "Disk GUID:    %s\n", l.DiskGUID)
@@ -77,7 +54,7 @@ func (l *Layout) String() string {
 			role = "-"
 		}
 		fmt.Fprintf(tw, "%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", p.Number, p.StartLBA, p.EndLBA,
-			FormatBytes(p.SizeBytes), typ, role, name, p.FS.summary())
+			diag.FormatBytes(p.SizeBytes), typ, role, name, p.FS.summary())
 	}
 	tw.Flush()
 	if l.Scheme == SchemeGPT {
@@ -135,7 +112,7 @@ func (w *WinRE) String() string {
 	}
 	fmt.Fprintf(&b, "WinRE:        %s, %s", state, where)
 	if w.WIMPath != "" {
-		fmt.Fprintf(&b, ", %s (%s)", w.WIMPath, FormatBytes(w.WIMBytes))
+		fmt.Fprintf(&b, ", %s (%s)", w.WIMPath, diag.FormatBytes(w.WIMBytes))
 	} else {
 		b.WriteString(", winre.wim not found")
 	}
@@ -148,7 +125,7 @@ func (w *WinRE) String() string {
 	if !w.MeetsKB5034441 {
 		verdict = "does NOT meet"
 	}
-	fmt.Fprintf(&b, "KB5034441:    free %s, required %s: %s the requirement", FormatBytes(w.FreeBytes), FormatBytes(w.RequiredFreeBytes), verdict)
+	fmt.Fprintf(&b, "KB5034441:    free %s, required %s: %s the requirement", diag.FormatBytes(w.FreeBytes), diag.FormatBytes(w.RequiredFreeBytes), verdict)
 	return b.String()
 }
 
@@ -182,10 +159,10 @@ func (f *Filesystem) summary() string {
 	}
 	if f.Kind == FSNTFS || f.Kind == FSFAT {
 		if f.UsedBytes >= 0 && f.TotalBytes > 0 {
-			parts = append(parts, fmt.Sprintf("used %s of %s", FormatBytes(f.UsedBytes), FormatBytes(f.TotalBytes)))
+			parts = append(parts, fmt.Sprintf("used %s of %s", diag.FormatBytes(f.UsedBytes), diag.FormatBytes(f.TotalBytes)))
 		}
 		if f.ShrinkableBytes > 0 {
-			parts = append(parts, fmt.Sprintf("shrinkable %s", FormatBytes(f.ShrinkableBytes)))
+			parts = append(parts, fmt.Sprintf("shrinkable %s", diag.FormatBytes(f.ShrinkableBytes)))
 		}
 	}
 	for _, flag := range []struct {

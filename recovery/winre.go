@@ -28,7 +28,7 @@ func (in *inspector) findWinRE(policy winre.Policy) {
 		}
 		switch {
 		case p.SizeBytes > oemRecoveryBytes:
-			p.Role, p.RoleReason = RoleOEM, fmt.Sprintf("recovery-typed but %s: a factory image, not WinRE", FormatBytes(p.SizeBytes))
+			p.Role, p.RoleReason = RoleOEM, fmt.Sprintf("recovery-typed but %s: a factory image, not WinRE", diag.FormatBytes(p.SizeBytes))
 		case looksOEM(p):
 			p.Role, p.RoleReason = RoleOEM, fmt.Sprintf("recovery-typed with vendor name %q", firstNonEmpty(p.Name, labelOf(p)))
 		default:
@@ -217,7 +217,7 @@ func (in *inspector) measure(w *WinRE, host *Partition, policy winre.Policy) {
 	if !meets {
 		in.problem(ProblemWinRETooSmall, diag.Warning, "plan the fix to see how WinRE can be given room (offline, or from the running Windows)",
 			"WinRE (partition %d) has %s free; KB5034441 servicing needs %s (short by %s)",
-			host.Number, FormatBytes(w.FreeBytes), FormatBytes(w.RequiredFreeBytes), FormatBytes(w.RequiredFreeBytes-w.FreeBytes))
+			host.Number, diag.FormatBytes(w.FreeBytes), diag.FormatBytes(w.RequiredFreeBytes), diag.FormatBytes(w.RequiredFreeBytes-w.FreeBytes))
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
+
+	"github.com/winrepart/winrepart/diag"
 )
 
 // Units used by the requirements. Microsoft's instructions count in
@@ -155,19 +157,19 @@ func (p Policy) Check(s Status) Verdict {
 	}
 	if !v.MeetsKB5034441 {
 		v.Reasons = append(v.Reasons, fmt.Sprintf("KB5034441 needs %s free, the partition has %s (short by %s)",
-			mib(MinFreeKB5034441), mib(s.FreeBytes), mib(MinFreeKB5034441-s.FreeBytes)))
+			diag.FormatBytes(MinFreeKB5034441), diag.FormatBytes(s.FreeBytes), diag.FormatBytes(MinFreeKB5034441-s.FreeBytes)))
 	}
 	if !v.MeetsReAgentc {
 		v.Reasons = append(v.Reasons, fmt.Sprintf("ReAgentc needs WIM + 52 MiB = %s, the partition can offer %s",
-			mib(ReAgentcFloor(s.WIMBytes)), mib(s.FreeBytes+s.WIMBytes)))
+			diag.FormatBytes(ReAgentcFloor(s.WIMBytes)), diag.FormatBytes(s.FreeBytes+s.WIMBytes)))
 	}
 	if !v.MeetsPolicy {
 		v.Reasons = append(v.Reasons, fmt.Sprintf("policy asks %s free (room for a %d%% larger WIM + 52 MiB, at least %s), the partition has %s (short by %s)",
-			mib(v.RequiredFreeBytes), p.WIMGrowthPercent, mib(max(p.MinFreeBytes, MinFreeKB5034441)), mib(s.FreeBytes), mib(v.ShortByBytes)))
+			diag.FormatBytes(v.RequiredFreeBytes), p.WIMGrowthPercent, diag.FormatBytes(max(p.MinFreeBytes, MinFreeKB5034441)), diag.FormatBytes(s.FreeBytes), diag.FormatBytes(v.ShortByBytes)))
 	}
 	if p.MaxWinREBytes > 0 && s.PartitionBytes > p.MaxWinREBytes {
 		v.Reasons = append(v.Reasons, fmt.Sprintf("partition of %s is larger than %s: an OEM image volume, not WinRE",
-			mib(s.PartitionBytes), mib(p.MaxWinREBytes)))
+			diag.FormatBytes(s.PartitionBytes), diag.FormatBytes(p.MaxWinREBytes)))
 	}
 	return v
 }
@@ -202,6 +204,3 @@ func (p Policy) TargetPartitionBytes(current Status, clusterSize int64) int64 {
 }
 
 func roundUp(v, to int64) int64 { return (v + to - 1) / to * to }
-
-// mib formats a byte count as MiB with one decimal.
-func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/float64(MiB)) }

@@ -10,6 +10,7 @@ import (
 	"os"
 
 	"github.com/winrepart/winrepart"
+	"github.com/winrepart/winrepart/diag"
 	"github.com/winrepart/winrepart/recovery"
 )
 
@@ -111,7 +112,7 @@ func applyPath(ctx context.Context, path, journalPath string, pf planFlags, yes 
 		fmt.Fprintf(stderr, "winrefix: warning: %s\n", w)
 	}
 	fmt.Fprintf(stdout, "Applied %d journaled operations: %s of metadata written, %s of data moved.\n",
-		res.Ops, recovery.FormatBytes(res.BytesWritten), recovery.FormatBytes(res.BytesCopied))
+		res.Ops, diag.FormatBytes(res.BytesWritten), diag.FormatBytes(res.BytesCopied))
 	fmt.Fprintf(stdout, "Verified: the disk matches the plan.\n\nAfter:\n%s", withCLI(res.After.String()))
 	if err := os.Remove(journalPath); err != nil {
 		fmt.Fprintf(stderr, "winrefix: warning: removing the completed journal: %v\n", err)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/winrepart/winrepart"
+	"github.com/winrepart/winrepart/diag"
 	"github.com/winrepart/winrepart/planner"
 	"github.com/winrepart/winrepart/recovery"
 )
@@ -71,13 +72,13 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 		return exitFailed, err
 	}
 	fmt.Fprintf(stdout, "%d journaled operations in %s: %s of metadata written, %s of WinRE data moved.\n\n",
-		res.Ops, time.Since(start).Round(time.Millisecond), recovery.FormatBytes(res.BytesWritten), recovery.FormatBytes(res.BytesCopied))
+		res.Ops, time.Since(start).Round(time.Millisecond), diag.FormatBytes(res.BytesWritten), diag.FormatBytes(res.BytesCopied))
 	os.Remove(journalPath)
 
 	fmt.Fprintln(stdout, "== 4. Verify: inspect again and compare with the plan")
 	fmt.Fprintln(stdout, withCLI(res.After.String()))
 	fmt.Fprintf(stdout, "The disk matches the plan. WinRE: %s free of %s required.\n",
-		recovery.FormatBytes(res.After.WinRE.FreeBytes), recovery.FormatBytes(res.After.WinRE.RequiredFreeBytes))
+		diag.FormatBytes(res.After.WinRE.FreeBytes), diag.FormatBytes(res.After.WinRE.RequiredFreeBytes))
 	if *keep {
 		fmt.Fprintf(stdout, "The fixed image is at %s.\n", path)
 	}
