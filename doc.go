@@ -12,6 +12,8 @@
 //
 // # Packages
 //
+//   - [github.com/winrepart/winrepart/diag]: the diagnosis and write model
+//     every package shares (Problem, Severity, Write, FormatBytes).
 //   - [github.com/winrepart/winrepart/gpt] and [github.com/winrepart/winrepart/mbr]:
 //     pure partition-table codecs, byte-exact, strictly validated, with
 //     gdisk-style diagnosis.
