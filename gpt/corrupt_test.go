@@ -259,3 +259,30 @@ func checkCodes(t *testing.T, ps []diag.Problem, want []diag.Code, seen map[diag
 		t.Errorf("Verify gives %d codes, want %v: %v", len(got), want, ps)
 	}
 }
+
+// TestVerifyWhere: problems of one partition name it in Where, as mbr's
+// do; problems of the table as a whole leave Where empty.
+func TestVerifyWhere(t *testing.T) {
+	tab, err := Read(bytes.NewReader(goodImage(t)), goodSize, 512)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab.Entries[1].UniqueGUID = uuid.Nil
+	tab.Header.DiskGUID = uuid.Nil
+	want := map[diag.Code]string{ProblemZeroUniqueGUID: "partition 2", ProblemZeroDiskGUID: ""}
+	ps := tab.Verify()
+	for _, p := range ps {
+		w, ok := want[p.Code]
+		if !ok {
+			t.Errorf("unexpected problem %v", p)
+			continue
+		}
+		if p.Where != w {
+			t.Errorf("%s: Where %q, want %q", p.Code, p.Where, w)
+		}
+		delete(want, p.Code)
+	}
+	if len(want) != 0 {
+		t.Errorf("missing problems %v in %v", want, ps)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
@@ -48,9 +49,14 @@ const remedyRewrite = "write the table back (Table.Writes rewrites both copies f
 // partitions, MBR. A clean table gives nil.
 func (t *Table) Verify() []diag.Problem {
 	var ps []diag.Problem
-	add := func(code diag.Code, sev diag.Severity, remedy, format string, args ...any) {
-		ps = append(ps, diag.Problem{Code: code, Severity: sev, Message: fmt.Sprintf(format, args...), Remedy: remedy})
+	addAt := func(where string, code diag.Code, sev diag.Severity, remedy, format string, args ...any) {
+		ps = append(ps, diag.Problem{Code: code, Severity: sev, Where: where, Message: fmt.Sprintf(format, args...), Remedy: remedy})
 	}
+	add := func(code diag.Code, sev diag.Severity, remedy, format string, args ...any) {
+		addAt("", code, sev, remedy, format, args...)
+	}
+	// part names partition n as the problem's Where, as mbr does.
+	part := func(n int) string { return "partition " + strconv.Itoa(n) }
 	sectors := t.sectors()
 
 	// The copies.
@@ -128,33 +134,33 @@ func (t *Table) Verify() []diag.Problem {
 	for _, p := range parts {
 		switch {
 		case p.FirstLBA > p.LastLBA:
-			add(ProblemStartAfterEnd, diag.Error, "delete or recreate the partition",
+			addAt(part(p.Number), ProblemStartAfterEnd, diag.Error, "delete or recreate the partition",
 				"partition %d starts at LBA %d after its end %d", p.Number, p.FirstLBA, p.LastLBA)
 		case p.LastLBA >= sectors:
-			add(ProblemOutsideDisk, diag.Error, "shrink or delete the partition; check the disk size",
+			addAt(part(p.Number), ProblemOutsideDisk, diag.Error, "shrink or delete the partition; check the disk size",
 				"partition %d (LBA %d-%d) ends past the disk's last LBA %d", p.Number, p.FirstLBA, p.LastLBA, sectors-1)
 		case p.FirstLBA < h.FirstUsableLBA || p.LastLBA > h.LastUsableLBA:
-			add(ProblemOutsideUsable, diag.Error, "shrink or move the partition into the usable range",
+			addAt(part(p.Number), ProblemOutsideUsable, diag.Error, "shrink or move the partition into the usable range",
 				"partition %d (LBA %d-%d) is outside the usable range %d-%d", p.Number, p.FirstLBA, p.LastLBA, h.FirstUsableLBA, h.LastUsableLBA)
 		}
 		if p.UniqueGUID == uuid.Nil {
-			add(ProblemZeroUniqueGUID, diag.Warning, "give the partition a random unique GUID (sgdisk -u N:R)",
+			addAt(part(p.Number), ProblemZeroUniqueGUID, diag.Warning, "give the partition a random unique GUID (sgdisk -u N:R)",
 				"partition %d has an all-zero unique GUID", p.Number)
 		} else if q, dup := seen[p.UniqueGUID]; dup {
-			add(ProblemDuplicateGUID, diag.Error, "give one of them a new unique GUID (sgdisk -u N:R); BCD may refer to the other",
+			addAt(part(p.Number), ProblemDuplicateGUID, diag.Error, "give one of them a new unique GUID (sgdisk -u N:R); BCD may refer to the other",
 				"partitions %d and %d share unique GUID %s", q, p.Number, p.UniqueGUID)
 		} else {
 			seen[p.UniqueGUID] = p.Number
 		}
 		if (p.FirstLBA*uint64(t.SectorSize))%4096 != 0 {
-			add(ProblemUnaligned, diag.Info, "none needed; new partitions should start on a 1 MiB boundary",
+			addAt(part(p.Number), ProblemUnaligned, diag.Info, "none needed; new partitions should start on a 1 MiB boundary",
 				"partition %d starts at LBA %d, not on a 4 KiB boundary", p.Number, p.FirstLBA)
 		}
 	}
 	for i, p := range parts {
 		for _, q := range parts[i+1:] {
 			if p.FirstLBA <= p.LastLBA && q.FirstLBA <= q.LastLBA && p.FirstLBA <= q.LastLBA && q.FirstLBA <= p.LastLBA {
-				add(ProblemOverlap, diag.Error, "shrink or delete one of them after checking which holds data",
+				addAt(part(q.Number), ProblemOverlap, diag.Error, "shrink or delete one of them after checking which holds data",
 					"partitions %d (LBA %d-%d) and %d (LBA %d-%d) overlap", p.Number, p.FirstLBA, p.LastLBA, q.Number, q.FirstLBA, q.LastLBA)
 			}
 		}

@@ -295,3 +295,27 @@ func TestReadErrors(t *testing.T) {
 		t.Errorf("error %v is not a *RecordError for LBA 0", err)
 	}
 }
+
+// TestVerifyWhere: a problem of one partition names it in Where; one of
+// the table as a whole leaves Where empty.
+func TestVerifyWhere(t *testing.T) {
+	tbl, err := New(64<<20, 512, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, start := range []uint64{2048, 8192, 16384} {
+		if _, err := tbl.AddPrimary(start, 4096, TypeNTFS); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tbl.Record.Entries[0].Status = 0x80
+	tbl.Record.Entries[1].Status = 0x80
+	tbl.Record.Entries[2].Status = 0x81
+	var got []string
+	for _, p := range tbl.Verify() {
+		got = append(got, string(p.Code)+"@"+p.Where)
+	}
+	if diff := cmp.Diff([]string{"bad-boot-flag@partition 3", "multiple-active@"}, got); diff != "" {
+		t.Errorf("problems (-want +got):\n%s", diff)
+	}
+}
