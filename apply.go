@@ -18,13 +18,18 @@ import (
 // Errors of the executor. Errors returned by Apply and Recover wrap one of
 // these, or the error of the package that failed (journal, ntfs, planner).
 var (
-	// ErrRefused is returned for a refused plan: nothing is written.
-	ErrRefused = errors.New("winrepart: the plan is refused")
+	// ErrRefused is returned for a refused plan: nothing is written. It is
+	// the planner's [planner.ErrRefused], so one errors.Is test covers a
+	// refusal from either package.
+	ErrRefused = planner.ErrRefused
 	// ErrChanged means the disk no longer matches the plan's preconditions
 	// (it changed since it was planned): nothing is written.
 	ErrChanged = errors.New("winrepart: the disk changed since it was planned")
-	// ErrNotWritable means the device was opened read-only.
-	ErrNotWritable = errors.New("winrepart: device not opened for writing")
+	// ErrNotWritable is [ErrReadOnly], kept under its old name: Apply and
+	// Recover return it for a device opened read-only.
+	//
+	// Deprecated: test for ErrReadOnly.
+	ErrNotWritable = ErrReadOnly
 	// ErrUnsupportedStep means the plan holds a step this executor cannot
 	// carry out (e.g. patching the BCD of an MBR disk): nothing is written.
 	ErrUnsupportedStep = errors.New("winrepart: plan step not supported offline")
@@ -128,7 +133,7 @@ func Apply(ctx context.Context, dev Device, p *planner.Plan, opts ApplyOptions) 
 		return nil, ErrRefused
 	}
 	if w, ok := dev.(writable); ok && !w.Writable() {
-		return nil, ErrNotWritable
+		return nil, fmt.Errorf("%w: Apply needs a device opened for writing", ErrReadOnly)
 	}
 	if opts.JournalPath == "" {
 		return nil, ErrJournalPath
@@ -278,47 +283,6 @@ func progressFunc(f func(Progress)) func(journal.Progress) {
 	return func(p journal.Progress) {
 		f(Progress{Step: p.What, Op: p.Op, Ops: p.Ops, BytesDone: p.BytesDone, BytesTotal: p.BytesTotal})
 	}
-}
-
-// RecoverMode says which way Recover goes.
-type RecoverMode = journal.Mode
-
-// Recovery modes.
-const (
-	// RecoverAuto rolls back when nothing irreversible began (a data copy
-	// whose source and destination overlap), else rolls forward.
-	RecoverAuto = journal.Auto
-	// RecoverForward finishes the change.
-	RecoverForward = journal.RollForward
-	// RecoverBack undoes the change, when that is still possible.
-	RecoverBack = journal.RollBack
-)
-
-// RecoverResult reports what Recover found and did.
-type RecoverResult = journal.Result
-
-// Recover brings dev to exactly the old or the new state after Apply was
-// interrupted (a crash, a power cut, a cancelled context), from the journal
-// Apply wrote. It refuses a journal that does not match dev, writes nothing
-// when the journal is already complete or rolled back, and can itself be
-// interrupted and run again.
-func Recover(ctx context.Context, dev Device, journalPath string, mode RecoverMode, progress func(Progress)) (RecoverResult, error) {
-	if w, ok := dev.(writable); ok && !w.Writable() {
-		return RecoverResult{}, ErrNotWritable
-	}
-	res, err := journal.Recover(ctx, dev, journalPath, mode, journal.RunOptions{Progress: progressFunc(progress)})
-	if err != nil {
-		return res, err
-	}
-	if s, ok := dev.(Syncer); ok {
-		if err := s.Sync(); err != nil {
-			return res, err
-		}
-	}
-	if r, ok := dev.(PartitionRereader); ok {
-		_ = r.RereadPartitions() // best effort: the table on disk is right either way
-	}
-	return res, nil
 }
 
 // section is the part of r from off, n bytes long.

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"io/fs"
 	"strconv"
@@ -13,7 +12,6 @@ import (
 	"syscall"
 
 	"github.com/winrepart/winrepart"
-	"github.com/winrepart/winrepart/internal/journal"
 	"github.com/winrepart/winrepart/planner"
 	"github.com/winrepart/winrepart/recovery"
 )
@@ -164,15 +162,15 @@ func errorOf(code int, err error, p *planner.Plan) *errorJSON {
 		e.Code = errCodeUnsupported
 	case errors.Is(err, winrepart.ErrVerify):
 		e.Code = errCodeVerify
-	case errors.Is(err, winrepart.ErrMounted), errors.Is(err, winrepart.ErrBusy), errors.Is(err, journal.ErrBusy), errors.Is(err, syscall.EBUSY):
+	case errors.Is(err, winrepart.ErrMounted), errors.Is(err, winrepart.ErrBusy), errors.Is(err, winrepart.ErrJournalBusy), errors.Is(err, syscall.EBUSY):
 		e.Code = errCodeBusy
-	case errors.Is(err, journal.ErrCorrupt), errors.Is(err, journal.ErrVersion), errors.Is(err, journal.ErrJournalMismatch),
-		errors.Is(err, journal.ErrIrreversible), errors.Is(err, journal.ErrRolledBack), errors.Is(err, journal.ErrSameDevice),
-		errors.Is(err, journal.ErrUnproven):
+	case errors.Is(err, winrepart.ErrJournalCorrupt), errors.Is(err, winrepart.ErrJournalVersion), errors.Is(err, winrepart.ErrJournalMismatch),
+		errors.Is(err, winrepart.ErrIrreversible), errors.Is(err, winrepart.ErrRolledBack), errors.Is(err, winrepart.ErrJournalOnDevice),
+		errors.Is(err, winrepart.ErrUnproven):
 		e.Code = errCodeJournal
 	case errors.Is(err, planner.ErrSavedPlan):
 		e.Code = errCodeBadPlan
-	case errors.Is(err, fs.ErrNotExist):
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, winrepart.ErrNoJournal):
 		e.Code = errCodeNotFound
 	}
 	return e
@@ -214,15 +212,15 @@ func wantsJSON(args []string) bool {
 
 // printRecover prints recover's JSON object for the result res and error
 // err of winrepart.Recover, and returns recover's exit status.
-func printRecover(stdout io.Writer, path, journalPath string, res winrepart.RecoverResult, err error) (int, error) {
+func printRecover(stdout io.Writer, path, journalPath string, res *winrepart.RecoverResult, err error) (int, error) {
 	rep := newReport("recover", true)
 	rep.Path, rep.Journal = path, journalPath
 	code := exitOK
 	if err != nil {
 		code = exitFailed
 	} else {
-		rep.Recover = &recoverJSON{Action: strings.ReplaceAll(fmt.Sprint(res.Action), " ", "-")}
-		rep.Changed = !strings.HasPrefix(rep.Recover.Action, "already")
+		rep.Recover = &recoverJSON{Action: strings.ReplaceAll(res.Action.String(), " ", "-")}
+		rep.Changed = res.Action.Changed()
 	}
 	rep.print(stdout, code, err)
 	return reported(code, err)
