@@ -106,7 +106,7 @@ func (in *inspector) locateHost(w *WinRE) *Partition {
 			}
 		}
 		if host == nil {
-			in.problem(ProblemReAgentLocationNotFound, SeverityError, "run `reagentc /disable` and `reagentc /enable` in Windows so it records the right partition",
+			in.problem(ProblemReAgentLocationNotFound, SeverityError, remedyInterrupted+"; otherwise run `reagentc /disable` and `reagentc /enable` in Windows so it records the right partition",
 				"ReAgent.xml's WinreLocation offset %d matches no partition start", loc.Offset)
 			return nil
 		}
@@ -191,6 +191,15 @@ func (in *inspector) measure(w *WinRE, host *Partition, policy winre.Policy) {
 	}
 	v := in.vols[host.Number]
 	if v == nil {
+		why := "no NTFS volume"
+		switch {
+		case fs != nil && fs.Err != "":
+			why = "an NTFS volume that cannot be opened (" + fs.Err + ")"
+		case fs != nil && fs.Kind != FSUnknown:
+			why = "a " + string(fs.Kind) + " volume, not NTFS"
+		}
+		in.problem(ProblemWinREUnreadable, SeverityError, remedyInterrupted+"; otherwise rebuild WinRE in Windows (reagentc /disable, then /enable)",
+			"partition %d, where WinRE should be, holds %s: WinRE cannot start from it", host.Number, why)
 		return
 	}
 	f, err := v.Lookup(w.WIMPath)
