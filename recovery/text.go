@@ -31,7 +31,7 @@ func FormatBytes(n int64) string {
 	return fmt.Sprintf("%s%d B", neg, n)
 }
 
-// String renders the layout as the human output of `winrefix inspect`: the
+// String renders the layout as a human-readable report: the
 // disk, a table of partitions with roles and filesystem facts, the WinRE
 // verdict and every problem with its remedy.
 func (l *Layout) String() string {
