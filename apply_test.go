@@ -394,6 +394,41 @@ func TestApplyCancelThenRecover(t *testing.T) {
 	}
 }
 
+// TestRecoverTwinDisk runs Recover with a complete journal against a twin
+// of the disk it changed (same fixture, same size, never applied): it must
+// write nothing, say that the journal's regions do not hold its new bytes,
+// and keep the journal; on the disk it changed, it removes it.
+func TestRecoverTwinDisk(t *testing.T) {
+	img := testutil.Fixture(t, "gpt-win11-standard")
+	twin := testutil.Fixture(t, "gpt-win11-standard")
+	dev := open(t, img, true)
+	p := planner.New(inspect(t, dev), planner.Options{})
+	journalPath := filepath.Join(t.TempDir(), "j")
+	if _, err := winrepart.Apply(context.Background(), dev, p, winrepart.ApplyOptions{JournalPath: journalPath}); err != nil {
+		t.Fatal(err)
+	}
+	tdev := open(t, twin, true)
+	sum := testutil.RangeDigest(t, twin, 0, tdev.Size())
+	res, err := winrepart.Recover(context.Background(), tdev, journalPath, winrepart.RecoverOptions{})
+	if err != nil {
+		t.Fatalf("Recover on the twin: %v", err)
+	}
+	if res.Action != winrepart.AlreadyComplete || res.ForeignRegions == 0 || res.JournalRemoved || len(res.Warnings) == 0 {
+		t.Errorf("Recover on the twin: %+v; want already complete with foreign regions, journal kept, a warning", res)
+	}
+	if testutil.RangeDigest(t, twin, 0, tdev.Size()) != sum {
+		t.Error("Recover wrote to the twin")
+	}
+	if _, err := os.Stat(journalPath); err != nil {
+		t.Errorf("the journal is gone after the twin: %v", err)
+	}
+	t.Logf("twin: %d of the journal's regions hold their old bytes: %s", res.ForeignRegions, res.Warnings)
+	res, err = winrepart.Recover(context.Background(), dev, journalPath, winrepart.RecoverOptions{})
+	if err != nil || res.Action != winrepart.AlreadyComplete || res.ForeignRegions != 0 || !res.JournalRemoved {
+		t.Errorf("Recover on the disk it changed: %+v, %v; want already complete, journal removed", res, err)
+	}
+}
+
 // TestApplyRefusesChangedDisk plans a disk, changes its partition table
 // behind the plan's back, and checks that Apply refuses and writes nothing.
 func TestApplyRefusesChangedDisk(t *testing.T) {

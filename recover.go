@@ -139,9 +139,11 @@ type RecoverResult struct {
 	// durably done before recovering.
 	Ops, Done int
 	// ForeignRegions counts, for a journal that was already complete or
-	// rolled back, the regions it checks that hold neither its old nor its
-	// new bytes: the journal may belong to another disk, or the disk
-	// changed since. Such a journal is kept.
+	// rolled back, the regions it alone writes that do not hold what its
+	// state says they must (the new bytes after a complete change, the
+	// old ones after a roll back): the journal may belong to another disk
+	// (a twin of the same size, say), or the disk changed since. Such a
+	// journal is kept.
 	ForeignRegions int
 	// JournalRemoved is true when Recover removed the journal file.
 	JournalRemoved bool
@@ -179,11 +181,18 @@ func Recover(ctx context.Context, dev Device, journalPath string, opts RecoverOp
 		Action: actionOf(jr.Action), State: jr.Before.String(),
 		Ops: jr.Before.Ops, Done: jr.Before.Done,
 	}
-	if !res.Action.Changed() {
-		for _, r := range jr.Before.Regions {
-			if r.Checked && r.Content != journal.ContentNew && r.Content != journal.ContentOld {
-				res.ForeignRegions++
-			}
+	// A finished journal writes nothing, so check that it is this disk's:
+	// after a complete change every region it alone writes holds its new
+	// bytes (a write that changes nothing reads as new); after a roll
+	// back, its old ones (or the new ones of such a write).
+	for _, r := range jr.Before.Regions {
+		if !r.Checked {
+			continue
+		}
+		switch {
+		case res.Action == AlreadyComplete && r.Content != journal.ContentNew,
+			res.Action == AlreadyRolledBack && r.Content != journal.ContentOld && r.Content != journal.ContentNew:
+			res.ForeignRegions++
 		}
 	}
 	if s, ok := dev.(Syncer); ok {
@@ -200,7 +209,11 @@ func Recover(ctx context.Context, dev Device, journalPath string, opts RecoverOp
 	}
 	switch {
 	case res.ForeignRegions > 0:
-		res.Warnings = append(res.Warnings, fmt.Sprintf("the journal is %s, but %d of its regions hold neither its old nor its new bytes: it may belong to another disk, or the disk changed since; the journal is kept", res.Action, res.ForeignRegions))
+		want := "new"
+		if res.Action == AlreadyRolledBack {
+			want = "old"
+		}
+		res.Warnings = append(res.Warnings, fmt.Sprintf("the journal is %s, but %d of its regions do not hold its %s bytes: it may belong to another disk, or the disk changed since; the journal is kept", res.Action, res.ForeignRegions, want))
 	case !opts.KeepJournal:
 		if err := os.Remove(journalPath); err != nil {
 			res.Warnings = append(res.Warnings, fmt.Sprintf("removing the journal: %v", err))

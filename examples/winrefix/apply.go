@@ -153,7 +153,7 @@ func runRecover(ctx context.Context, args []string, stdout, stderr io.Writer) (i
 	prog := newProgress(stderr, *quiet)
 	res, err := winrepart.Recover(ctx, dev, *journalPath, winrepart.RecoverOptions{Mode: m, Progress: prog.Func(), KeepJournal: *keep})
 	prog.Done()
-	if err == nil {
+	if err == nil && !*asJSON {
 		for _, w := range res.Warnings {
 			fmt.Fprintf(stderr, "winrefix: warning: %s\n", w)
 		}

@@ -84,6 +84,13 @@ type recoverJSON struct {
 	// Action is rolled-forward, rolled-back, already-complete or
 	// already-rolled-back.
 	Action string `json:"action"`
+	// State is where the journal stood before, e.g. "9 of 34 ops done".
+	State string `json:"state"`
+	// JournalRemoved is true when the journal was removed.
+	JournalRemoved bool `json:"journalRemoved"`
+	// ForeignRegions counts the regions of an already complete or rolled
+	// back journal that hold neither its old nor its new bytes.
+	ForeignRegions int `json:"foreignRegions"`
 }
 
 // newReport starts the report of command; nil when JSON is not wanted, so
@@ -219,8 +226,10 @@ func printRecover(stdout io.Writer, path, journalPath string, res *winrepart.Rec
 	if err != nil {
 		code = exitFailed
 	} else {
-		rep.Recover = &recoverJSON{Action: strings.ReplaceAll(res.Action.String(), " ", "-")}
+		rep.Recover = &recoverJSON{Action: strings.ReplaceAll(res.Action.String(), " ", "-"),
+			State: res.State, JournalRemoved: res.JournalRemoved, ForeignRegions: res.ForeignRegions}
 		rep.Changed = res.Action.Changed()
+		rep.Warnings = append(rep.Warnings, res.Warnings...)
 	}
 	rep.print(stdout, code, err)
 	return reported(code, err)
