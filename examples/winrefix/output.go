@@ -33,10 +33,6 @@ const (
 	errCodeFailed         = "failed"          // anything else (exit 1)
 )
 
-// codePendingJournal is the planner's refusal code for a disk with an
-// interrupted apply.
-const codePendingJournal planner.Code = "pending-journal"
-
 // errorJSON is the "error" member of a JSON report.
 type errorJSON struct {
 	Code    string       `json:"code"`
@@ -149,9 +145,6 @@ func errorOf(code int, err error, p *planner.Plan) *errorJSON {
 		e.Code, e.Message = errCodeRefused, p.Summary
 		for _, r := range p.Reasons {
 			e.Reasons = append(e.Reasons, reasonJSON(r))
-			if r.Code == codePendingJournal {
-				e.Code = errCodePendingJournal
-			}
 		}
 	case err == nil:
 		e.Message = "exit status " + strconv.Itoa(code)
