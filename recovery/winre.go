@@ -146,8 +146,11 @@ func (in *inspector) locateHost(w *WinRE) *Partition {
 				return host
 			}
 		}
-		in.problem(ProblemNoWinRE, SeverityWarning, "install WinRE (reagentc /setreimage and /enable in Windows)",
-			"no winre.wim was found on any partition")
+		if l.OS != 0 {
+			// Without Windows, no-windows already says all there is.
+			in.problem(ProblemNoWinRE, SeverityWarning, "install WinRE (reagentc /setreimage and /enable in Windows)",
+				"no winre.wim was found on any partition")
+		}
 		return nil
 	}
 	nums := make([]string, len(candidates))
