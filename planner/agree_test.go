@@ -143,7 +143,7 @@ func role(t *testing.T, ps []recovery.Partition, r recovery.Role) recovery.Parti
 func ints(t *testing.T, s, re string) []int64 {
 	t.Helper()
 	var out []int64
-	for _, m := range regexp.MustCompile(`(?m)` + re).FindAllStringSubmatch(s, -1) {
+	for _, m := range regexp.MustCompile(`(?m)`+re).FindAllStringSubmatch(s, -1) {
 		for _, g := range m[1:] {
 			n, err := strconv.ParseInt(g, 10, 64)
 			if err != nil {
