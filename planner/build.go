@@ -68,54 +68,54 @@ func (pl *planner) build(ch change) {
 	lba := func(off int64) uint64 { return uint64(off / int64(ss)) }
 	if ch.osNewEnd != 0 {
 		osA := p.osAfter
-		add(Step{Kind: StepShrinkFilesystem, Partition: os.Number, Offset: os.StartBytes(ss), SizeBytes: osA.SizeBytes - int64(ss),
-			Detail: fmt.Sprintf("shrink the NTFS volume on C: by %s to %s (its partition size less one sector for the backup boot sector)", mib(p.OSShrinkBytes), mib(osA.SizeBytes-int64(ss)))})
-		add(Step{Kind: StepShrinkPartition, Partition: os.Number, StartLBA: osA.StartLBA, EndLBA: osA.EndLBA, Offset: os.StartBytes(ss), SizeBytes: osA.SizeBytes,
-			Detail: fmt.Sprintf("end C: at LBA %d", osA.EndLBA)})
+		add(ShrinkFilesystem{Partition: os.Number, Offset: os.StartBytes(ss), SizeBytes: osA.SizeBytes - int64(ss),
+			About: about("shrink the NTFS volume on C: by %s to %s (its partition size less one sector for the backup boot sector)", mib(p.OSShrinkBytes), mib(osA.SizeBytes-int64(ss)))})
+		add(ShrinkPartition{Partition: os.Number, StartLBA: osA.StartLBA, EndLBA: osA.EndLBA, Offset: os.StartBytes(ss), SizeBytes: osA.SizeBytes,
+			About: about("end C: at LBA %d", osA.EndLBA)})
 	}
 	if moved {
-		add(Step{Kind: StepCopyData, Partition: re.Number, From: oldStart, Offset: ch.reStart, SizeBytes: re.SizeBytes,
+		add(CopyData{Partition: re.Number, From: oldStart, Offset: ch.reStart, SizeBytes: re.SizeBytes,
 			Backward: ch.reStart > oldStart && ch.reStart < oldEnd,
-			Detail:   fmt.Sprintf("copy the %s of partition %d from byte %d to byte %d", mib(re.SizeBytes), re.Number, oldStart, ch.reStart)})
-		add(Step{Kind: StepFixHiddenSectors, Partition: re.Number, Offset: ch.reStart, HiddenSectors: lba(ch.reStart),
-			Detail: fmt.Sprintf("set the hidden-sectors field of the moved NTFS boot sectors to %d", lba(ch.reStart))})
+			About:    about("copy the %s of partition %d from byte %d to byte %d", mib(re.SizeBytes), re.Number, oldStart, ch.reStart)})
+		add(FixHiddenSectors{Partition: re.Number, Offset: ch.reStart, HiddenSectors: lba(ch.reStart),
+			About: about("set the hidden-sectors field of the moved NTFS boot sectors to %d", lba(ch.reStart))})
 	}
 	if ch.strategy == StrategyRelocate {
-		add(Step{Kind: StepDeletePartition, Partition: re.Number, StartLBA: re.StartLBA, EndLBA: re.EndLBA, Offset: oldStart, SizeBytes: re.SizeBytes,
-			Detail: fmt.Sprintf("delete the old WinRE entry %d at LBA %d-%d (its unique GUID must stay unique; the space is left free)", re.Number, re.StartLBA, re.EndLBA)})
-		s := Step{Kind: StepCreatePartition, Partition: re.Number, StartLBA: lba(ch.reStart), EndLBA: lba(ch.reEnd) - 1, Offset: ch.reStart, SizeBytes: newSize}
+		add(DeletePartition{Partition: re.Number, StartLBA: re.StartLBA, EndLBA: re.EndLBA, Offset: oldStart, SizeBytes: re.SizeBytes,
+			About: about("delete the old WinRE entry %d at LBA %d-%d (its unique GUID must stay unique; the space is left free)", re.Number, re.StartLBA, re.EndLBA)})
+		s := CreatePartition{Partition: re.Number, StartLBA: lba(ch.reStart), EndLBA: lba(ch.reEnd) - 1, Offset: ch.reStart, SizeBytes: newSize}
 		if l.Scheme == recovery.SchemeGPT {
 			s.GPTType, s.Attributes, s.UniqueGUID = winreGPTType, re.Attributes|winreAttrs, re.UniqueGUID
-			s.Detail = fmt.Sprintf("create WinRE in entry %d at LBA %d-%d with type %s, attributes 0x%016x and the old unique GUID %s, so the BCD still finds it",
+			s.About = about("create WinRE in entry %d at LBA %d-%d with type %s, attributes 0x%016x and the old unique GUID %s, so the BCD still finds it",
 				re.Number, s.StartLBA, s.EndLBA, winreGPTType, uint64(s.Attributes), re.UniqueGUID)
 		} else {
 			s.MBRType = winreMBRType
-			s.Detail = fmt.Sprintf("create WinRE in entry %d at LBA %d-%d with type 0x27", re.Number, s.StartLBA, s.EndLBA)
+			s.About = about("create WinRE in entry %d at LBA %d-%d with type 0x27", re.Number, s.StartLBA, s.EndLBA)
 		}
 		add(s)
 	} else {
 		if moved {
-			add(Step{Kind: StepMovePartition, Partition: re.Number, From: oldStart, Offset: ch.reStart, StartLBA: lba(ch.reStart), EndLBA: lba(ch.reStart+re.SizeBytes) - 1, SizeBytes: re.SizeBytes,
-				Detail: fmt.Sprintf("move WinRE's entry to start at LBA %d", lba(ch.reStart))})
+			add(MovePartition{Partition: re.Number, From: oldStart, Offset: ch.reStart, StartLBA: lba(ch.reStart), EndLBA: lba(ch.reStart+re.SizeBytes) - 1, SizeBytes: re.SizeBytes,
+				About: about("move WinRE's entry to start at LBA %d", lba(ch.reStart))})
 		}
-		add(Step{Kind: StepGrowPartition, Partition: re.Number, StartLBA: lba(ch.reStart), EndLBA: lba(ch.reEnd) - 1, Offset: ch.reStart, SizeBytes: newSize,
-			Detail: fmt.Sprintf("grow WinRE from %s to %s, ending at LBA %d", mib(re.SizeBytes), mib(newSize), lba(ch.reEnd)-1)})
+		add(GrowPartition{Partition: re.Number, StartLBA: lba(ch.reStart), EndLBA: lba(ch.reEnd) - 1, Offset: ch.reStart, SizeBytes: newSize,
+			About: about("grow WinRE from %s to %s, ending at LBA %d", mib(re.SizeBytes), mib(newSize), lba(ch.reEnd)-1)})
 		if l.Scheme == recovery.SchemeGPT {
 			if re.GPTType != winreGPTType {
-				add(Step{Kind: StepSetType, Partition: re.Number, GPTType: winreGPTType, Detail: "set the WinRE type GUID " + winreGPTType.String()})
+				add(SetType{Partition: re.Number, GPTType: winreGPTType, About: about("set the WinRE type GUID %s", winreGPTType)})
 			}
 			if re.Attributes|winreAttrs != re.Attributes {
-				add(Step{Kind: StepSetAttributes, Partition: re.Number, Attributes: re.Attributes | winreAttrs,
-					Detail: fmt.Sprintf("set attributes 0x%016x (platform-required, no drive letter)", uint64(re.Attributes|winreAttrs))})
+				add(SetAttributes{Partition: re.Number, Attributes: re.Attributes | winreAttrs,
+					About: about("set attributes 0x%016x (platform-required, no drive letter)", uint64(re.Attributes|winreAttrs))})
 			}
 		} else if re.MBRType != winreMBRType {
-			add(Step{Kind: StepSetType, Partition: re.Number, MBRType: winreMBRType, Detail: "set type 0x27"})
+			add(SetType{Partition: re.Number, MBRType: winreMBRType, About: about("set type 0x27")})
 		}
 	}
 	if ch.moveBackup {
-		add(Step{Kind: StepMoveBackupGPT, Offset: l.SizeBytes / int64(ss) * int64(ss), Detail: "move the backup GPT to the end of the disk (it was not there: the disk grew)"})
+		add(MoveBackupGPT{Offset: l.SizeBytes / int64(ss) * int64(ss), About: about("move the backup GPT to the end of the disk (it was not there: the disk grew)")})
 	}
-	wt := Step{Kind: StepWriteTable, Detail: "write the new partition table"}
+	wt := WriteTable{About: about("write the new partition table")}
 	var err error
 	if l.Scheme == recovery.SchemeGPT {
 		wt.GPT, err = pl.newGPT(ch)
@@ -127,14 +127,14 @@ func (pl *planner) build(ch change) {
 		return
 	}
 	add(wt)
-	add(Step{Kind: StepGrowFilesystem, Partition: re.Number, Offset: ch.reStart, SizeBytes: newSize - int64(ss),
-		Detail: fmt.Sprintf("grow the WinRE NTFS volume to %s; expect %s free (policy: %s)", mib(newSize-int64(ss)), mib(expFree), mib(pl.requiredFree))})
+	add(GrowFilesystem{Partition: re.Number, Offset: ch.reStart, SizeBytes: newSize - int64(ss),
+		About: about("grow the WinRE NTFS volume to %s; expect %s free (policy: %s)", mib(newSize-int64(ss)), mib(expFree), mib(pl.requiredFree))})
 	if moved {
-		add(Step{Kind: StepPatchReAgent, Partition: os.Number, Path: pl.l.WinRE.ReAgentPath, From: oldStart, Offset: ch.reStart,
-			Detail: fmt.Sprintf("rewrite WinreLocation offset in ReAgent.xml on C: from %d to %d", oldStart, ch.reStart)})
+		add(PatchReAgent{Partition: os.Number, Path: pl.l.WinRE.ReAgentPath, From: oldStart, Offset: ch.reStart,
+			About: about("rewrite WinreLocation offset in ReAgent.xml on C: from %d to %d", oldStart, ch.reStart)})
 		if l.Scheme == recovery.SchemeMBR {
-			add(Step{Kind: StepPatchBCD, Partition: re.Number, From: oldStart, Offset: ch.reStart,
-				Detail: fmt.Sprintf("patch the BCD's WinRE device elements from offset %d to %d", oldStart, ch.reStart)})
+			add(PatchBCD{Partition: re.Number, From: oldStart, Offset: ch.reStart,
+				About: about("patch the BCD's WinRE device elements from offset %d to %d", oldStart, ch.reStart)})
 		}
 	}
 	p.Steps = steps
@@ -208,3 +208,6 @@ func (p *Plan) Check(now *recovery.Layout) error {
 	}
 	return nil
 }
+
+// about is the About of a step, from a format.
+func about(format string, args ...any) About { return About{Text: fmt.Sprintf(format, args...)} }
