@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 
 	"github.com/winrepart/winrepart/internal/journal"
 	"github.com/winrepart/winrepart/planner"
@@ -39,8 +38,9 @@ var (
 	ErrReAgentPatch = errors.New("winrepart: ReAgent.xml cannot be patched in place")
 	// ErrVerify means the disk, after the change, does not look like the
 	// plan said it would. The journal is complete; the disk holds the
-	// plan's bytes, so this points at a bug or a concurrent writer.
-	ErrVerify = errors.New("winrepart: the result does not match the plan")
+	// plan's bytes, so this points at a bug or a concurrent writer. It is
+	// the planner's [planner.ErrVerify].
+	ErrVerify = planner.ErrVerify
 	// ErrJournalPath means no journal path was given.
 	ErrJournalPath = errors.New("winrepart: a journal path is required")
 	// ErrNoSync means the caller demanded a device that can flush its
@@ -222,59 +222,16 @@ func Apply(ctx context.Context, dev Device, p *planner.Plan, opts ApplyOptions) 
 		return res, fmt.Errorf("%w: inspecting after applying: %w", ErrVerify, err)
 	}
 	res.After = after
-	if err := Verify(p, after); err != nil {
+	if err := p.Verify(after); err != nil {
 		return res, err
 	}
 	log.Info("applied and verified", "summary", p.Summary)
 	return res, nil
 }
 
-// Verify compares a disk inspected after applying p with what p said it
-// would become: every partition's extent, type, unique GUID and attributes,
-// a partition table without errors, and WinRE at its planned place with
-// the free space the plan's policy asked for.
-func Verify(p *planner.Plan, after *recovery.Layout) error {
-	var diffs []string
-	want := map[int]recovery.Partition{}
-	for _, q := range p.After {
-		want[q.Number] = q
-	}
-	got := map[int]bool{}
-	for _, q := range after.Partitions {
-		got[q.Number] = true
-		w, ok := want[q.Number]
-		if !ok {
-			diffs = append(diffs, fmt.Sprintf("partition %d exists but the plan has none", q.Number))
-			continue
-		}
-		if q.StartLBA != w.StartLBA || q.EndLBA != w.EndLBA {
-			diffs = append(diffs, fmt.Sprintf("partition %d spans LBA %d-%d, planned %d-%d", q.Number, q.StartLBA, q.EndLBA, w.StartLBA, w.EndLBA))
-		}
-		if q.GPTType != w.GPTType || q.MBRType != w.MBRType || q.UniqueGUID != w.UniqueGUID || q.Attributes != w.Attributes {
-			diffs = append(diffs, fmt.Sprintf("partition %d has type %s/%s guid %s attributes %s, planned %s/%s %s %s",
-				q.Number, q.GPTType, q.MBRType, q.UniqueGUID, q.Attributes, w.GPTType, w.MBRType, w.UniqueGUID, w.Attributes))
-		}
-	}
-	for n := range want {
-		if !got[n] {
-			diffs = append(diffs, fmt.Sprintf("partition %d is missing", n))
-		}
-	}
-	for _, pr := range after.Problems {
-		if pr.Severity == recovery.SeverityError {
-			diffs = append(diffs, fmt.Sprintf("problem %s: %s", pr.Code, pr.Message))
-		}
-	}
-	// The free space the plan promised, under the policy it was made with
-	// (a caller's smaller --min-free included).
-	if w := after.WinRE; w == nil || w.Partition != p.WinRE.Partition || w.FreeBytes < p.WinRE.RequiredFreeBytes {
-		diffs = append(diffs, fmt.Sprintf("WinRE after applying: %v; the plan promised partition %d with %d bytes free", w, p.WinRE.Partition, p.WinRE.RequiredFreeBytes))
-	}
-	if len(diffs) > 0 {
-		return fmt.Errorf("%w:\n  %s", ErrVerify, strings.Join(diffs, "\n  "))
-	}
-	return nil
-}
+// Verify is [planner.Plan.Verify]: it compares a disk inspected after
+// applying p with what p said it would become.
+func Verify(p *planner.Plan, after *recovery.Layout) error { return p.Verify(after) }
 
 func progressFunc(f func(Progress)) func(journal.Progress) {
 	if f == nil {

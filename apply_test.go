@@ -370,7 +370,7 @@ func TestApplyCancelThenRecover(t *testing.T) {
 	if res.Action != winrepart.RolledForward || !res.Action.Changed() || res.JournalRemoved {
 		t.Errorf("Recover: %+v, want rolled forward with the journal kept", res)
 	}
-	if err := winrepart.Verify(p, inspect(t, dev)); err != nil {
+	if err := p.Verify(inspect(t, dev)); err != nil {
 		t.Errorf("after recovery: %v", err)
 	}
 	sum := testutil.RangeDigest(t, img, 0, dev.Size())

@@ -3,6 +3,7 @@ package planner
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/winrepart/winrepart/recovery"
 )
@@ -205,6 +206,58 @@ func (p *Plan) Check(now *recovery.Layout) error {
 			}
 			return &PreconditionError{Want: want, Found: found}
 		}
+	}
+	return nil
+}
+
+// Verify compares a disk inspected after applying p with what p said it
+// would become: every partition's extent, type, unique GUID and attributes,
+// a disk without error-level problems, and WinRE at its planned place with
+// the free space the plan's policy asked for. Check runs before applying,
+// Verify after; it returns an error wrapping ErrVerify listing every
+// difference.
+func (p *Plan) Verify(after *recovery.Layout) error {
+	if after == nil {
+		return fmt.Errorf("%w: no layout", ErrVerify)
+	}
+	var diffs []string
+	want := map[int]recovery.Partition{}
+	for _, q := range p.After {
+		want[q.Number] = q
+	}
+	got := map[int]bool{}
+	for _, q := range after.Partitions {
+		got[q.Number] = true
+		w, ok := want[q.Number]
+		if !ok {
+			diffs = append(diffs, fmt.Sprintf("partition %d exists but the plan has none", q.Number))
+			continue
+		}
+		if q.StartLBA != w.StartLBA || q.EndLBA != w.EndLBA {
+			diffs = append(diffs, fmt.Sprintf("partition %d spans LBA %d-%d, planned %d-%d", q.Number, q.StartLBA, q.EndLBA, w.StartLBA, w.EndLBA))
+		}
+		if q.GPTType != w.GPTType || q.MBRType != w.MBRType || q.UniqueGUID != w.UniqueGUID || q.Attributes != w.Attributes {
+			diffs = append(diffs, fmt.Sprintf("partition %d has type %s/%s guid %s attributes %s, planned %s/%s %s %s",
+				q.Number, q.GPTType, q.MBRType, q.UniqueGUID, q.Attributes, w.GPTType, w.MBRType, w.UniqueGUID, w.Attributes))
+		}
+	}
+	for n := range want {
+		if !got[n] {
+			diffs = append(diffs, fmt.Sprintf("partition %d is missing", n))
+		}
+	}
+	for _, pr := range after.Problems {
+		if pr.Severity == recovery.SeverityError {
+			diffs = append(diffs, fmt.Sprintf("problem %s: %s", pr.Code, pr.Message))
+		}
+	}
+	// The free space the plan promised, under the policy it was made with
+	// (a caller's smaller minimum included).
+	if w := after.WinRE; w == nil || w.Partition != p.WinRE.Partition || w.FreeBytes < p.WinRE.RequiredFreeBytes {
+		diffs = append(diffs, fmt.Sprintf("WinRE after applying: %v; the plan promised partition %d with %d bytes free", w, p.WinRE.Partition, p.WinRE.RequiredFreeBytes))
+	}
+	if len(diffs) > 0 {
+		return fmt.Errorf("%w:\n  %s", ErrVerify, strings.Join(diffs, "\n  "))
 	}
 	return nil
 }
