@@ -8,9 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 
-	"github.com/winrepart/winrepart/diag"
 	"github.com/winrepart/winrepart/internal/journal"
 	"github.com/winrepart/winrepart/planner"
 	"github.com/winrepart/winrepart/recovery"
@@ -19,13 +17,18 @@ import (
 // Errors of the executor. Errors returned by Apply and Recover wrap one of
 // these, or the error of the package that failed (journal, ntfs, planner).
 var (
-	// ErrRefused is returned for a refused plan: nothing is written.
-	ErrRefused = errors.New("winrepart: the plan is refused")
+	// ErrRefused is returned for a refused plan: nothing is written. It is
+	// the planner's [planner.ErrRefused], so one errors.Is test covers a
+	// refusal from either package.
+	ErrRefused = planner.ErrRefused
 	// ErrChanged means the disk no longer matches the plan's preconditions
 	// (it changed since it was planned): nothing is written.
 	ErrChanged = errors.New("winrepart: the disk changed since it was planned")
-	// ErrNotWritable means the device was opened read-only.
-	ErrNotWritable = errors.New("winrepart: device not opened for writing")
+	// ErrNotWritable is [ErrReadOnly], kept under its old name: Apply and
+	// Recover return it for a device opened read-only.
+	//
+	// Deprecated: test for ErrReadOnly.
+	ErrNotWritable = ErrReadOnly
 	// ErrUnsupportedStep means the plan holds a step this executor cannot
 	// carry out (e.g. patching the BCD of an MBR disk): nothing is written.
 	ErrUnsupportedStep = errors.New("winrepart: plan step not supported offline")
@@ -35,8 +38,9 @@ var (
 	ErrReAgentPatch = errors.New("winrepart: ReAgent.xml cannot be patched in place")
 	// ErrVerify means the disk, after the change, does not look like the
 	// plan said it would. The journal is complete; the disk holds the
-	// plan's bytes, so this points at a bug or a concurrent writer.
-	ErrVerify = errors.New("winrepart: the result does not match the plan")
+	// plan's bytes, so this points at a bug or a concurrent writer. It is
+	// the planner's [planner.ErrVerify].
+	ErrVerify = planner.ErrVerify
 	// ErrJournalPath means no journal path was given.
 	ErrJournalPath = errors.New("winrepart: a journal path is required")
 	// ErrNoSync means the caller demanded a device that can flush its
@@ -129,7 +133,7 @@ func Apply(ctx context.Context, dev Device, p *planner.Plan, opts ApplyOptions) 
 		return nil, ErrRefused
 	}
 	if w, ok := dev.(writable); ok && !w.Writable() {
-		return nil, ErrNotWritable
+		return nil, fmt.Errorf("%w: Apply needs a device opened for writing", ErrReadOnly)
 	}
 	if opts.JournalPath == "" {
 		return nil, ErrJournalPath
@@ -218,59 +222,16 @@ func Apply(ctx context.Context, dev Device, p *planner.Plan, opts ApplyOptions) 
 		return res, fmt.Errorf("%w: inspecting after applying: %w", ErrVerify, err)
 	}
 	res.After = after
-	if err := Verify(p, after); err != nil {
+	if err := p.Verify(after); err != nil {
 		return res, err
 	}
 	log.Info("applied and verified", "summary", p.Summary)
 	return res, nil
 }
 
-// Verify compares a disk inspected after applying p with what p said it
-// would become: every partition's extent, type, unique GUID and attributes,
-// a partition table without errors, and WinRE at its planned place with
-// the free space the plan's policy asked for.
-func Verify(p *planner.Plan, after *recovery.Layout) error {
-	var diffs []string
-	want := map[int]recovery.Partition{}
-	for _, q := range p.After {
-		want[q.Number] = q
-	}
-	got := map[int]bool{}
-	for _, q := range after.Partitions {
-		got[q.Number] = true
-		w, ok := want[q.Number]
-		if !ok {
-			diffs = append(diffs, fmt.Sprintf("partition %d exists but the plan has none", q.Number))
-			continue
-		}
-		if q.StartLBA != w.StartLBA || q.EndLBA != w.EndLBA {
-			diffs = append(diffs, fmt.Sprintf("partition %d spans LBA %d-%d, planned %d-%d", q.Number, q.StartLBA, q.EndLBA, w.StartLBA, w.EndLBA))
-		}
-		if q.GPTType != w.GPTType || q.MBRType != w.MBRType || q.UniqueGUID != w.UniqueGUID || q.Attributes != w.Attributes {
-			diffs = append(diffs, fmt.Sprintf("partition %d has type %s/%s guid %s attributes %s, planned %s/%s %s %s",
-				q.Number, q.GPTType, q.MBRType, q.UniqueGUID, q.Attributes, w.GPTType, w.MBRType, w.UniqueGUID, w.Attributes))
-		}
-	}
-	for n := range want {
-		if !got[n] {
-			diffs = append(diffs, fmt.Sprintf("partition %d is missing", n))
-		}
-	}
-	for _, pr := range after.Problems {
-		if pr.Severity == diag.Error {
-			diffs = append(diffs, fmt.Sprintf("problem %s: %s", pr.Code, pr.Message))
-		}
-	}
-	// The free space the plan promised, under the policy it was made with
-	// (a caller's smaller --min-free included).
-	if w := after.WinRE; w == nil || w.Partition != p.WinRE.Partition || w.FreeBytes < p.WinRE.RequiredFreeBytes {
-		diffs = append(diffs, fmt.Sprintf("WinRE after applying: %v; the plan promised partition %d with %d bytes free", w, p.WinRE.Partition, p.WinRE.RequiredFreeBytes))
-	}
-	if len(diffs) > 0 {
-		return fmt.Errorf("%w:\n  %s", ErrVerify, strings.Join(diffs, "\n  "))
-	}
-	return nil
-}
+// Verify is [planner.Plan.Verify]: it compares a disk inspected after
+// applying p with what p said it would become.
+func Verify(p *planner.Plan, after *recovery.Layout) error { return p.Verify(after) }
 
 func progressFunc(f func(Progress)) func(journal.Progress) {
 	if f == nil {
@@ -279,47 +240,6 @@ func progressFunc(f func(Progress)) func(journal.Progress) {
 	return func(p journal.Progress) {
 		f(Progress{Step: p.What, Op: p.Op, Ops: p.Ops, BytesDone: p.BytesDone, BytesTotal: p.BytesTotal})
 	}
-}
-
-// RecoverMode says which way Recover goes.
-type RecoverMode = journal.Mode
-
-// Recovery modes.
-const (
-	// RecoverAuto rolls back when nothing irreversible began (a data copy
-	// whose source and destination overlap), else rolls forward.
-	RecoverAuto = journal.Auto
-	// RecoverForward finishes the change.
-	RecoverForward = journal.RollForward
-	// RecoverBack undoes the change, when that is still possible.
-	RecoverBack = journal.RollBack
-)
-
-// RecoverResult reports what Recover found and did.
-type RecoverResult = journal.Result
-
-// Recover brings dev to exactly the old or the new state after Apply was
-// interrupted (a crash, a power cut, a cancelled context), from the journal
-// Apply wrote. It refuses a journal that does not match dev, writes nothing
-// when the journal is already complete or rolled back, and can itself be
-// interrupted and run again.
-func Recover(ctx context.Context, dev Device, journalPath string, mode RecoverMode, progress func(Progress)) (RecoverResult, error) {
-	if w, ok := dev.(writable); ok && !w.Writable() {
-		return RecoverResult{}, ErrNotWritable
-	}
-	res, err := journal.Recover(ctx, dev, journalPath, mode, journal.RunOptions{Progress: progressFunc(progress)})
-	if err != nil {
-		return res, err
-	}
-	if s, ok := dev.(Syncer); ok {
-		if err := s.Sync(); err != nil {
-			return res, err
-		}
-	}
-	if r, ok := dev.(PartitionRereader); ok {
-		_ = r.RereadPartitions() // best effort: the table on disk is right either way
-	}
-	return res, nil
 }
 
 // section is the part of r from off, n bytes long.

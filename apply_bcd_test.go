@@ -82,7 +82,7 @@ func TestApplyMBRWithBCD(t *testing.T) {
 		t.Fatalf("PatchableForMove: %v\n%s", err, before)
 	}
 	p := planner.New(before, planner.Options{BCDPatching: true})
-	if p.Refused || p.Strategy != planner.StrategyShrinkOS || !slices.ContainsFunc(p.Steps, func(s planner.Step) bool { return s.Kind == planner.StepPatchBCD }) {
+	if p.Refused || p.Strategy != planner.StrategyShrinkOS || !slices.ContainsFunc(p.Steps, func(s planner.Step) bool { _, ok := s.(planner.PatchBCD); return ok }) {
 		t.Fatalf("plan:\n%s", p)
 	}
 	sysVolBefore := testutil.ExtractPartition(t, img, 1<<20, 100<<20)

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -362,23 +363,69 @@ func TestApplyCancelThenRecover(t *testing.T) {
 	if !cancelled || !errors.Is(err, context.Canceled) {
 		t.Fatalf("Apply: cancelled %v, err %v; want context.Canceled mid-copy", cancelled, err)
 	}
-	res, err := winrepart.Recover(context.Background(), dev, journalPath, winrepart.RecoverAuto, nil)
+	res, err := winrepart.Recover(context.Background(), dev, journalPath, winrepart.RecoverOptions{KeepJournal: true})
 	if err != nil {
 		t.Fatalf("Recover: %v", err)
 	}
-	if res.Action.String() != "rolled forward" {
-		t.Errorf("Recover did %s, want rolled forward", res.Action)
+	if res.Action != winrepart.RolledForward || !res.Action.Changed() || res.JournalRemoved {
+		t.Errorf("Recover: %+v, want rolled forward with the journal kept", res)
 	}
-	if err := winrepart.Verify(p, inspect(t, dev)); err != nil {
+	if err := p.Verify(inspect(t, dev)); err != nil {
 		t.Errorf("after recovery: %v", err)
 	}
 	sum := testutil.RangeDigest(t, img, 0, dev.Size())
-	res, err = winrepart.Recover(context.Background(), dev, journalPath, winrepart.RecoverAuto, nil)
-	if err != nil || res.Action.String() != "already complete" {
-		t.Errorf("second Recover: %v, %v", res.Action, err)
+	// Again, without KeepJournal: nothing is written, the journal goes.
+	res, err = winrepart.Recover(context.Background(), dev, journalPath, winrepart.RecoverOptions{})
+	if err != nil || res.Action != winrepart.AlreadyComplete || res.Action.Changed() || !res.JournalRemoved || res.ForeignRegions != 0 {
+		t.Errorf("second Recover: %+v, %v; want already complete, journal removed", res, err)
+	}
+	if _, err := os.Stat(journalPath); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the journal is still there after Recover: %v", err)
 	}
 	if testutil.RangeDigest(t, img, 0, dev.Size()) != sum {
 		t.Error("a second Recover changed the disk")
+	}
+	// With the journal gone, a third Recover says so and writes nothing.
+	if _, err := winrepart.Recover(context.Background(), dev, journalPath, winrepart.RecoverOptions{}); !errors.Is(err, winrepart.ErrNoJournal) {
+		t.Errorf("Recover without a journal: %v, want ErrNoJournal", err)
+	}
+	if testutil.RangeDigest(t, img, 0, dev.Size()) != sum {
+		t.Error("a Recover without a journal changed the disk")
+	}
+}
+
+// TestRecoverTwinDisk runs Recover with a complete journal against a twin
+// of the disk it changed (same fixture, same size, never applied): it must
+// write nothing, say that the journal's regions do not hold its new bytes,
+// and keep the journal; on the disk it changed, it removes it.
+func TestRecoverTwinDisk(t *testing.T) {
+	img := testutil.Fixture(t, "gpt-win11-standard")
+	twin := testutil.Fixture(t, "gpt-win11-standard")
+	dev := open(t, img, true)
+	p := planner.New(inspect(t, dev), planner.Options{})
+	journalPath := filepath.Join(t.TempDir(), "j")
+	if _, err := winrepart.Apply(context.Background(), dev, p, winrepart.ApplyOptions{JournalPath: journalPath}); err != nil {
+		t.Fatal(err)
+	}
+	tdev := open(t, twin, true)
+	sum := testutil.RangeDigest(t, twin, 0, tdev.Size())
+	res, err := winrepart.Recover(context.Background(), tdev, journalPath, winrepart.RecoverOptions{})
+	if err != nil {
+		t.Fatalf("Recover on the twin: %v", err)
+	}
+	if res.Action != winrepart.AlreadyComplete || res.ForeignRegions == 0 || res.JournalRemoved || len(res.Warnings) == 0 {
+		t.Errorf("Recover on the twin: %+v; want already complete with foreign regions, journal kept, a warning", res)
+	}
+	if testutil.RangeDigest(t, twin, 0, tdev.Size()) != sum {
+		t.Error("Recover wrote to the twin")
+	}
+	if _, err := os.Stat(journalPath); err != nil {
+		t.Errorf("the journal is gone after the twin: %v", err)
+	}
+	t.Logf("twin: %d of the journal's regions hold their old bytes: %s", res.ForeignRegions, res.Warnings)
+	res, err = winrepart.Recover(context.Background(), dev, journalPath, winrepart.RecoverOptions{})
+	if err != nil || res.Action != winrepart.AlreadyComplete || res.ForeignRegions != 0 || !res.JournalRemoved {
+		t.Errorf("Recover on the disk it changed: %+v, %v; want already complete, journal removed", res, err)
 	}
 }
 

@@ -239,7 +239,7 @@ func TestCrashApplyMBRBCD(t *testing.T) {
 				t.Fatalf("%s: Apply returned %v, want a power loss", what, err)
 			}
 			fd.Crash()
-			if _, err := Recover(ctx, crashDev{fd}, path, RecoverAuto, nil); err != nil {
+			if _, err := Recover(ctx, crashDev{fd}, path, RecoverOptions{Mode: RecoverAuto, KeepJournal: true}); err != nil {
 				t.Fatalf("%s: Recover: %v", what, err)
 			}
 			got := cs.outcome(m)
@@ -249,7 +249,7 @@ func TestCrashApplyMBRBCD(t *testing.T) {
 			outcomes[got]++
 			points++
 			rw := fd.Writes()
-			if _, err := Recover(ctx, crashDev{fd}, path, RecoverAuto, nil); err != nil || fd.Writes() != rw {
+			if _, err := Recover(ctx, crashDev{fd}, path, RecoverOptions{Mode: RecoverAuto, KeepJournal: true}); err != nil || fd.Writes() != rw {
 				t.Fatalf("%s: a second Recover failed (%v) or wrote", what, err)
 			}
 			checkMBRBCDState(t, what, m)

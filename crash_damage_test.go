@@ -142,7 +142,7 @@ func journalDamage(t *testing.T, c crashLayout) {
 				return
 			}
 			mm := m.Clone()
-			rres, err := Recover(ctx, crashDev{mm}, dpath, RecoverAuto, nil)
+			rres, err := Recover(ctx, crashDev{mm}, dpath, RecoverOptions{Mode: RecoverAuto, KeepJournal: true})
 			recoveries++
 			out := "refused"
 			if err != nil {
@@ -152,7 +152,7 @@ func journalDamage(t *testing.T, c crashLayout) {
 			} else {
 				out = cs.outcome(mm)
 				if !strings.HasPrefix(out, "old") && out != "new" {
-					t.Fatalf("%s: Recover (%v, found %v) succeeded on a disk that is %s", what, rres.Action, rres.Before, out)
+					t.Fatalf("%s: Recover (%v, found %v) succeeded on a disk that is %s", what, rres.Action, rres.State, out)
 				}
 				if !checked[out] {
 					checked[out] = true

@@ -458,7 +458,7 @@ func crashApply(t *testing.T, c crashLayout) {
 			if needFB {
 				bm, bj := crashed.Clone(), jpath()
 				copyFile(t, crashedJ, bj)
-				_, err := Recover(ctx, crashDev{bm}, bj, RecoverBack, nil)
+				_, err := Recover(ctx, crashDev{bm}, bj, RecoverOptions{Mode: RecoverBack, KeepJournal: true})
 				switch {
 				case st.IrreversibleOp >= 0:
 					var ie *journal.IrreversibleError
@@ -481,7 +481,7 @@ func crashApply(t *testing.T, c crashLayout) {
 					fm = crashed.Clone()
 				}
 				copyFile(t, crashedJ, fj)
-				if _, err := Recover(ctx, crashDev{fm}, fj, RecoverForward, nil); err != nil {
+				if _, err := Recover(ctx, crashDev{fm}, fj, RecoverOptions{Mode: RecoverForward, KeepJournal: true}); err != nil {
 					t.Fatalf("%s: Recover forward: %v", what, err)
 				}
 				if got := cs.outcome(fm); got != "new" {
@@ -491,7 +491,7 @@ func crashApply(t *testing.T, c crashLayout) {
 			}
 
 			// Auto, as a user runs it.
-			rr, err := Recover(ctx, crashDev{fd}, path, RecoverAuto, nil)
+			rr, err := Recover(ctx, crashDev{fd}, path, RecoverOptions{Mode: RecoverAuto, KeepJournal: true})
 			if err != nil {
 				t.Fatalf("%s: Recover: %v", what, err)
 			}
@@ -499,7 +499,7 @@ func crashApply(t *testing.T, c crashLayout) {
 			got := cs.outcome(m)
 			switch {
 			case !strings.HasPrefix(got, "old") && got != "new":
-				t.Fatalf("%s: after Recover (%s, found %s) the disk is %s", what, rr.Action, rr.Before, got)
+				t.Fatalf("%s: after Recover (%s, found %s) the disk is %s", what, rr.Action, rr.State, got)
 			case st.IrreversibleOp >= 0 && got != "new":
 				t.Fatalf("%s: an irreversible copy began but Recover went back to the old state", what)
 			case st.IrreversibleOp < 0 && !st.Complete && !strings.HasPrefix(got, "old"):
@@ -508,7 +508,7 @@ func crashApply(t *testing.T, c crashLayout) {
 			n.outcomes[got]++
 			// A second Recover writes nothing.
 			rw := fd.Writes()
-			if _, err := Recover(ctx, crashDev{fd}, path, RecoverAuto, nil); err != nil || fd.Writes() != rw {
+			if _, err := Recover(ctx, crashDev{fd}, path, RecoverOptions{Mode: RecoverAuto, KeepJournal: true}); err != nil || fd.Writes() != rw {
 				t.Fatalf("%s: a second Recover failed (%v) or wrote (%d writes)", what, err, fd.Writes()-rw)
 			}
 			n.recoveries++
@@ -535,11 +535,11 @@ func crashApply(t *testing.T, c crashLayout) {
 					fd2.StopAfter(jk)
 					j2 := jpath()
 					copyFile(t, crashedJ, j2)
-					if _, err := Recover(ctx, crashDev{fd2}, j2, RecoverAuto, nil); !errors.Is(err, faultdev.ErrPowerLost) {
+					if _, err := Recover(ctx, crashDev{fd2}, j2, RecoverOptions{Mode: RecoverAuto, KeepJournal: true}); !errors.Is(err, faultdev.ErrPowerLost) {
 						t.Fatalf("%s, recovery stopped at its write %d of %d: %v, want a power loss", what, jk, rw, err)
 					}
 					fd2.Crash()
-					if _, err := Recover(ctx, crashDev{fd2}, j2, RecoverAuto, nil); err != nil {
+					if _, err := Recover(ctx, crashDev{fd2}, j2, RecoverOptions{Mode: RecoverAuto, KeepJournal: true}); err != nil {
 						t.Fatalf("%s, recovery stopped at its write %d of %d: Recover again: %v", what, jk, rw, err)
 					}
 					if g := cs.outcome(m2); g != got {

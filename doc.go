@@ -25,9 +25,19 @@
 //   - [github.com/winrepart/winrepart/planner]: a pure function from a layout
 //     to a printable, serialisable plan or a refusal with reasons.
 //
-// This package holds the [Device] abstraction over image files
-// ([OpenImage]), Linux block devices ([OpenBlockDevice]) and go-diskfs
-// storage ([FromStorage]).
+// The flow reads top to bottom: the codecs read the bytes, recovery turns
+// them into a Layout, the planner turns that into a Plan, and this package
+// carries the plan out. It holds two things:
+//
+//   - The executor: [Apply] turns a plan's steps into journaled writes and
+//     copies (ops.go), runs them through the crash-safe journal
+//     (internal/journal) and verifies the result ([planner.Plan.Verify]);
+//     [Recover] finishes or undoes an interrupted apply from its journal;
+//     [PendingJournal] tells whether one is waiting.
+//   - The devices Apply writes to: image files ([OpenImage]), Linux block
+//     devices ([OpenBlockDevice]) and go-diskfs storage ([FromStorage]),
+//     behind the small [Device] interface, with the locks and mount checks
+//     that keep two writers apart.
 //
 // # Security
 //

@@ -42,7 +42,7 @@ func buildOps(r io.ReaderAt, l *recovery.Layout, p *planner.Plan, o ApplyOptions
 	b.opts.SetDirty = !o.KeepClean
 	for _, s := range p.Steps {
 		if err := b.step(s); err != nil {
-			return nil, fmt.Errorf("winrepart: preparing step %s: %w", s.Kind, err)
+			return nil, fmt.Errorf("winrepart: preparing step %s: %w", s.Kind(), err)
 		}
 	}
 	return b.ops, nil
@@ -101,94 +101,121 @@ func (b *builder) resizeOpts(q *recovery.Partition) ntfs.ResizeOptions {
 }
 
 func (b *builder) step(s planner.Step) error {
-	switch s.Kind {
-	case planner.StepShrinkFilesystem, planner.StepFixHiddenSectors, planner.StepGrowFilesystem:
-		return b.resizeStep(s)
-
-	case planner.StepCopyData:
-		q, err := b.partition(s.Partition)
-		if err != nil {
-			return err
-		}
-		v, err := b.volume(s.From, q.SizeBytes)
-		if err != nil {
-			return err
-		}
-		ext, err := usedExtents(v, s.SizeBytes)
-		if err != nil {
-			return err
-		}
-		b.ops = append(b.ops, journal.Copy{Src: s.From, Dst: s.Offset, Length: s.SizeBytes, Extents: ext,
-			What: fmt.Sprintf("move partition %d's used clusters from byte %d to %d", s.Partition, s.From, s.Offset)})
-		b.ov.copy(s.From, s.Offset, s.SizeBytes)
-		b.barrier("WinRE data copied")
-
-	case planner.StepWriteTable:
+	switch s := s.(type) {
+	case planner.TableEdit:
+		// Committed by the write-table step, whose table is their result.
+		return nil
+	case planner.ShrinkFilesystem:
+		return b.shrinkFilesystem(s)
+	case planner.FixHiddenSectors:
+		return b.fixHiddenSectors(s)
+	case planner.GrowFilesystem:
+		return b.growFilesystem(s)
+	case planner.CopyData:
+		return b.copyData(s)
+	case planner.WriteTable:
 		return b.writeTable(s)
-
-	case planner.StepPatchReAgent:
+	case planner.PatchReAgent:
 		return b.patchReAgent(s)
-
-	case planner.StepPatchBCD:
+	case planner.PatchBCD:
 		return b.patchBCD(s)
-
-	case planner.StepShrinkPartition, planner.StepMovePartition, planner.StepGrowPartition,
-		planner.StepCreatePartition, planner.StepDeletePartition, planner.StepSetType,
-		planner.StepSetAttributes, planner.StepMoveBackupGPT:
-		// Table edits: the write-table step carries the table they produce.
-
-	default:
-		return fmt.Errorf("%w: %s (%s)", ErrUnsupportedStep, s.Kind, s.Detail)
 	}
-	return nil
+	// Unreachable while planner's step set is closed and covered above.
+	return fmt.Errorf("%w: %s (%s)", ErrUnsupportedStep, s.Kind(), s.Detail())
 }
 
-// resizeStep plans the NTFS steps: shrinking C:, fixing the hidden sectors
-// of the moved WinRE volume and growing it. Each opens the volume where the
-// step finds it (s.Offset) on the overlay, so it sees the steps before it.
-func (b *builder) resizeStep(s planner.Step) error {
+// copyData moves the used clusters of a partition's volume.
+func (b *builder) copyData(s planner.CopyData) error {
 	q, err := b.partition(s.Partition)
 	if err != nil {
 		return err
 	}
-	size := q.SizeBytes // the volume's partition as it was
-	if s.Kind == planner.StepGrowFilesystem {
-		size = s.SizeBytes + b.ss // its partition as it will be
+	v, err := b.volume(s.From, q.SizeBytes)
+	if err != nil {
+		return err
 	}
+	ext, err := usedExtents(v, s.SizeBytes)
+	if err != nil {
+		return err
+	}
+	b.ops = append(b.ops, journal.Copy{Src: s.From, Dst: s.Offset, Length: s.SizeBytes, Extents: ext,
+		What: fmt.Sprintf("move partition %d's used clusters from byte %d to %d", s.Partition, s.From, s.Offset)})
+	b.ov.copy(s.From, s.Offset, s.SizeBytes)
+	b.barrier("WinRE data copied")
+	return nil
+}
+
+// The NTFS steps (shrinking C:, fixing the hidden sectors of the moved
+// WinRE volume, growing it) each open the volume where the step finds it
+// (its Offset) on the overlay, so they see the steps before them.
+
+// shrinkFilesystem shrinks C:'s volume to s.SizeBytes (the partition less
+// one sector). Data in the cut-off tail is moved first: copies into free
+// clusters, a barrier, then the metadata writes (which switch to the
+// copies).
+func (b *builder) shrinkFilesystem(s planner.ShrinkFilesystem) error {
+	q, err := b.partition(s.Partition)
+	if err != nil {
+		return err
+	}
+	v, err := b.volume(s.Offset, q.SizeBytes)
+	if err != nil {
+		return err
+	}
+	o := b.resizeOpts(q)
+	o.Relocate = true
+	sp, err := v.PlanShrinkRelocating(s.SizeBytes+b.ss, o)
+	if err != nil {
+		return err
+	}
+	if err := b.relocationCopies(s.Offset, v.ClusterSize(), sp.Copies); err != nil {
+		return err
+	}
+	if err := b.add(s.Offset, sp.Writes); err != nil {
+		return err
+	}
+	b.barrier(string(s.Kind()) + " done")
+	return nil
+}
+
+// fixHiddenSectors writes the moved volume's new start into its boot
+// sectors.
+func (b *builder) fixHiddenSectors(s planner.FixHiddenSectors) error {
+	q, err := b.partition(s.Partition)
+	if err != nil {
+		return err
+	}
+	v, err := b.volume(s.Offset, q.SizeBytes)
+	if err != nil {
+		return err
+	}
+	ws, err := v.PlanHiddenSectors(s.HiddenSectors)
+	if err != nil {
+		return err
+	}
+	return b.add(s.Offset, ws)
+}
+
+// growFilesystem grows the WinRE volume to fill its partition as it will
+// be (s.SizeBytes plus the backup boot sector).
+func (b *builder) growFilesystem(s planner.GrowFilesystem) error {
+	q, err := b.partition(s.Partition)
+	if err != nil {
+		return err
+	}
+	size := s.SizeBytes + b.ss
 	v, err := b.volume(s.Offset, size)
 	if err != nil {
 		return err
 	}
-	var ws []diag.Write
-	switch s.Kind {
-	case planner.StepShrinkFilesystem:
-		// s.SizeBytes is the volume: the partition less one sector. Data in
-		// the cut-off tail is moved first: copies into free clusters, a
-		// barrier, then the metadata writes (which switch to the copies).
-		o := b.resizeOpts(q)
-		o.Relocate = true
-		sp, err := v.PlanShrinkRelocating(s.SizeBytes+b.ss, o)
-		if err != nil {
-			return err
-		}
-		if err := b.relocationCopies(s.Offset, v.ClusterSize(), sp.Copies); err != nil {
-			return err
-		}
-		ws = sp.Writes
-	case planner.StepFixHiddenSectors:
-		ws, err = v.PlanHiddenSectors(s.HiddenSectors)
-	case planner.StepGrowFilesystem:
-		ws, err = v.PlanGrow(size, b.resizeOpts(q))
-	}
+	ws, err := v.PlanGrow(size, b.resizeOpts(q))
 	if err != nil {
 		return err
 	}
 	if err := b.add(s.Offset, ws); err != nil {
 		return err
 	}
-	if s.Kind != planner.StepFixHiddenSectors {
-		b.barrier(string(s.Kind) + " done")
-	}
+	b.barrier(string(s.Kind()) + " done")
 	return nil
 }
 
@@ -248,7 +275,7 @@ func (b *builder) relocationCopies(base, clusterSize int64, copies []ntfs.DataCo
 // moves or resizes must follow it, or the MBR side would point at the old
 // extent (sgdisk and gdisk report it as a mismatch, and a BIOS-booting OS
 // would read stale geometry). Entries are matched by their old extent.
-func (b *builder) hybridMBR(s planner.Step) (diag.Write, bool, error) {
+func (b *builder) hybridMBR(s planner.WriteTable) (diag.Write, bool, error) {
 	rec := s.GPT.ProtectiveMBR
 	if rec == nil || rec.Kind() != mbr.KindHybrid {
 		return diag.Write{}, false, nil
@@ -293,7 +320,7 @@ func (b *builder) hybridMBR(s planner.Step) (diag.Write, bool, error) {
 // writeTable journals the new table in the order its package gives (UEFI
 // order for GPT: backup array, backup header, primary array, primary
 // header, protective MBR), with a flush after each piece.
-func (b *builder) writeTable(s planner.Step) error {
+func (b *builder) writeTable(s planner.WriteTable) error {
 	var pieces []diag.Write
 	var err error
 	switch {
@@ -331,7 +358,7 @@ func (b *builder) writeTable(s planner.Step) error {
 // recovery.ReAgentFile.Patch, the check the planner ran on what Inspect
 // read: only the values change and the file takes its new length when it
 // can, otherwise it keeps its length (see winre.PatchLocationCompact).
-func (b *builder) patchReAgent(s planner.Step) error {
+func (b *builder) patchReAgent(s planner.PatchReAgent) error {
 	q, err := b.partition(s.Partition)
 	if err != nil {
 		return err
@@ -374,9 +401,9 @@ func (b *builder) patchReAgent(s planner.Step) error {
 // hive moves and its base block is left alone. The store must be clean
 // (equal sequence numbers) and each of those elements must name this
 // disk's signature and the old offset.
-func (b *builder) patchBCD(s planner.Step) error {
+func (b *builder) patchBCD(s planner.PatchBCD) error {
 	if err := b.l.PatchableForMove(); err != nil {
-		return fmt.Errorf("%w: %s (%v)", ErrUnsupportedStep, s.Kind, err)
+		return fmt.Errorf("%w: %s (%v)", ErrUnsupportedStep, s.Kind(), err)
 	}
 	q, err := b.partition(b.l.BCD.Partition)
 	if err != nil {

@@ -204,10 +204,10 @@ func TestApplyWindowsReAgent(t *testing.T) {
 			if p.Refused || p.Strategy != c.strategy {
 				t.Fatalf("plan: want strategy %s, got:\n%s", c.strategy, p)
 			}
-			var step *planner.Step
-			for i := range p.Steps {
-				if p.Steps[i].Kind == planner.StepPatchReAgent {
-					step = &p.Steps[i]
+			var step *planner.PatchReAgent
+			for _, s := range p.Steps {
+				if r, ok := s.(planner.PatchReAgent); ok {
+					step = &r
 				}
 			}
 			if step == nil || len(strconv.FormatInt(step.From, 10)) != c.from || len(strconv.FormatInt(step.Offset, 10)) != c.to {

@@ -3,7 +3,9 @@ package planner
 import (
 	"fmt"
 	"slices"
+	"strings"
 
+	"github.com/winrepart/winrepart/diag"
 	"github.com/winrepart/winrepart/recovery"
 )
 
@@ -68,54 +70,54 @@ func (pl *planner) build(ch change) {
 	lba := func(off int64) uint64 { return uint64(off / int64(ss)) }
 	if ch.osNewEnd != 0 {
 		osA := p.osAfter
-		add(Step{Kind: StepShrinkFilesystem, Partition: os.Number, Offset: os.StartBytes(ss), SizeBytes: osA.SizeBytes - int64(ss),
-			Detail: fmt.Sprintf("shrink the NTFS volume on C: by %s to %s (its partition size less one sector for the backup boot sector)", mib(p.OSShrinkBytes), mib(osA.SizeBytes-int64(ss)))})
-		add(Step{Kind: StepShrinkPartition, Partition: os.Number, StartLBA: osA.StartLBA, EndLBA: osA.EndLBA, Offset: os.StartBytes(ss), SizeBytes: osA.SizeBytes,
-			Detail: fmt.Sprintf("end C: at LBA %d", osA.EndLBA)})
+		add(ShrinkFilesystem{Partition: os.Number, Offset: os.StartBytes(ss), SizeBytes: osA.SizeBytes - int64(ss),
+			About: about("shrink the NTFS volume on C: by %s to %s (its partition size less one sector for the backup boot sector)", mib(p.OSShrinkBytes), mib(osA.SizeBytes-int64(ss)))})
+		add(ShrinkPartition{Partition: os.Number, StartLBA: osA.StartLBA, EndLBA: osA.EndLBA, Offset: os.StartBytes(ss), SizeBytes: osA.SizeBytes,
+			About: about("end C: at LBA %d", osA.EndLBA)})
 	}
 	if moved {
-		add(Step{Kind: StepCopyData, Partition: re.Number, From: oldStart, Offset: ch.reStart, SizeBytes: re.SizeBytes,
+		add(CopyData{Partition: re.Number, From: oldStart, Offset: ch.reStart, SizeBytes: re.SizeBytes,
 			Backward: ch.reStart > oldStart && ch.reStart < oldEnd,
-			Detail:   fmt.Sprintf("copy the %s of partition %d from byte %d to byte %d", mib(re.SizeBytes), re.Number, oldStart, ch.reStart)})
-		add(Step{Kind: StepFixHiddenSectors, Partition: re.Number, Offset: ch.reStart, HiddenSectors: lba(ch.reStart),
-			Detail: fmt.Sprintf("set the hidden-sectors field of the moved NTFS boot sectors to %d", lba(ch.reStart))})
+			About:    about("copy the %s of partition %d from byte %d to byte %d", mib(re.SizeBytes), re.Number, oldStart, ch.reStart)})
+		add(FixHiddenSectors{Partition: re.Number, Offset: ch.reStart, HiddenSectors: lba(ch.reStart),
+			About: about("set the hidden-sectors field of the moved NTFS boot sectors to %d", lba(ch.reStart))})
 	}
 	if ch.strategy == StrategyRelocate {
-		add(Step{Kind: StepDeletePartition, Partition: re.Number, StartLBA: re.StartLBA, EndLBA: re.EndLBA, Offset: oldStart, SizeBytes: re.SizeBytes,
-			Detail: fmt.Sprintf("delete the old WinRE entry %d at LBA %d-%d (its unique GUID must stay unique; the space is left free)", re.Number, re.StartLBA, re.EndLBA)})
-		s := Step{Kind: StepCreatePartition, Partition: re.Number, StartLBA: lba(ch.reStart), EndLBA: lba(ch.reEnd) - 1, Offset: ch.reStart, SizeBytes: newSize}
+		add(DeletePartition{Partition: re.Number, StartLBA: re.StartLBA, EndLBA: re.EndLBA, Offset: oldStart, SizeBytes: re.SizeBytes,
+			About: about("delete the old WinRE entry %d at LBA %d-%d (its unique GUID must stay unique; the space is left free)", re.Number, re.StartLBA, re.EndLBA)})
+		s := CreatePartition{Partition: re.Number, StartLBA: lba(ch.reStart), EndLBA: lba(ch.reEnd) - 1, Offset: ch.reStart, SizeBytes: newSize}
 		if l.Scheme == recovery.SchemeGPT {
 			s.GPTType, s.Attributes, s.UniqueGUID = winreGPTType, re.Attributes|winreAttrs, re.UniqueGUID
-			s.Detail = fmt.Sprintf("create WinRE in entry %d at LBA %d-%d with type %s, attributes 0x%016x and the old unique GUID %s, so the BCD still finds it",
+			s.About = about("create WinRE in entry %d at LBA %d-%d with type %s, attributes 0x%016x and the old unique GUID %s, so the BCD still finds it",
 				re.Number, s.StartLBA, s.EndLBA, winreGPTType, uint64(s.Attributes), re.UniqueGUID)
 		} else {
 			s.MBRType = winreMBRType
-			s.Detail = fmt.Sprintf("create WinRE in entry %d at LBA %d-%d with type 0x27", re.Number, s.StartLBA, s.EndLBA)
+			s.About = about("create WinRE in entry %d at LBA %d-%d with type 0x27", re.Number, s.StartLBA, s.EndLBA)
 		}
 		add(s)
 	} else {
 		if moved {
-			add(Step{Kind: StepMovePartition, Partition: re.Number, From: oldStart, Offset: ch.reStart, StartLBA: lba(ch.reStart), EndLBA: lba(ch.reStart+re.SizeBytes) - 1, SizeBytes: re.SizeBytes,
-				Detail: fmt.Sprintf("move WinRE's entry to start at LBA %d", lba(ch.reStart))})
+			add(MovePartition{Partition: re.Number, From: oldStart, Offset: ch.reStart, StartLBA: lba(ch.reStart), EndLBA: lba(ch.reStart+re.SizeBytes) - 1, SizeBytes: re.SizeBytes,
+				About: about("move WinRE's entry to start at LBA %d", lba(ch.reStart))})
 		}
-		add(Step{Kind: StepGrowPartition, Partition: re.Number, StartLBA: lba(ch.reStart), EndLBA: lba(ch.reEnd) - 1, Offset: ch.reStart, SizeBytes: newSize,
-			Detail: fmt.Sprintf("grow WinRE from %s to %s, ending at LBA %d", mib(re.SizeBytes), mib(newSize), lba(ch.reEnd)-1)})
+		add(GrowPartition{Partition: re.Number, StartLBA: lba(ch.reStart), EndLBA: lba(ch.reEnd) - 1, Offset: ch.reStart, SizeBytes: newSize,
+			About: about("grow WinRE from %s to %s, ending at LBA %d", mib(re.SizeBytes), mib(newSize), lba(ch.reEnd)-1)})
 		if l.Scheme == recovery.SchemeGPT {
 			if re.GPTType != winreGPTType {
-				add(Step{Kind: StepSetType, Partition: re.Number, GPTType: winreGPTType, Detail: "set the WinRE type GUID " + winreGPTType.String()})
+				add(SetType{Partition: re.Number, GPTType: winreGPTType, About: about("set the WinRE type GUID %s", winreGPTType)})
 			}
 			if re.Attributes|winreAttrs != re.Attributes {
-				add(Step{Kind: StepSetAttributes, Partition: re.Number, Attributes: re.Attributes | winreAttrs,
-					Detail: fmt.Sprintf("set attributes 0x%016x (platform-required, no drive letter)", uint64(re.Attributes|winreAttrs))})
+				add(SetAttributes{Partition: re.Number, Attributes: re.Attributes | winreAttrs,
+					About: about("set attributes 0x%016x (platform-required, no drive letter)", uint64(re.Attributes|winreAttrs))})
 			}
 		} else if re.MBRType != winreMBRType {
-			add(Step{Kind: StepSetType, Partition: re.Number, MBRType: winreMBRType, Detail: "set type 0x27"})
+			add(SetType{Partition: re.Number, MBRType: winreMBRType, About: about("set type 0x27")})
 		}
 	}
 	if ch.moveBackup {
-		add(Step{Kind: StepMoveBackupGPT, Offset: l.SizeBytes / int64(ss) * int64(ss), Detail: "move the backup GPT to the end of the disk (it was not there: the disk grew)"})
+		add(MoveBackupGPT{Offset: l.SizeBytes / int64(ss) * int64(ss), About: about("move the backup GPT to the end of the disk (it was not there: the disk grew)")})
 	}
-	wt := Step{Kind: StepWriteTable, Detail: "write the new partition table"}
+	wt := WriteTable{About: about("write the new partition table")}
 	var err error
 	if l.Scheme == recovery.SchemeGPT {
 		wt.GPT, err = pl.newGPT(ch)
@@ -127,14 +129,14 @@ func (pl *planner) build(ch change) {
 		return
 	}
 	add(wt)
-	add(Step{Kind: StepGrowFilesystem, Partition: re.Number, Offset: ch.reStart, SizeBytes: newSize - int64(ss),
-		Detail: fmt.Sprintf("grow the WinRE NTFS volume to %s; expect %s free (policy: %s)", mib(newSize-int64(ss)), mib(expFree), mib(pl.requiredFree))})
+	add(GrowFilesystem{Partition: re.Number, Offset: ch.reStart, SizeBytes: newSize - int64(ss),
+		About: about("grow the WinRE NTFS volume to %s; expect %s free (policy: %s)", mib(newSize-int64(ss)), mib(expFree), mib(pl.requiredFree))})
 	if moved {
-		add(Step{Kind: StepPatchReAgent, Partition: os.Number, Path: pl.l.WinRE.ReAgentPath, From: oldStart, Offset: ch.reStart,
-			Detail: fmt.Sprintf("rewrite WinreLocation offset in ReAgent.xml on C: from %d to %d", oldStart, ch.reStart)})
+		add(PatchReAgent{Partition: os.Number, Path: pl.l.WinRE.ReAgentPath, From: oldStart, Offset: ch.reStart,
+			About: about("rewrite WinreLocation offset in ReAgent.xml on C: from %d to %d", oldStart, ch.reStart)})
 		if l.Scheme == recovery.SchemeMBR {
-			add(Step{Kind: StepPatchBCD, Partition: re.Number, From: oldStart, Offset: ch.reStart,
-				Detail: fmt.Sprintf("patch the BCD's WinRE device elements from offset %d to %d", oldStart, ch.reStart)})
+			add(PatchBCD{Partition: re.Number, From: oldStart, Offset: ch.reStart,
+				About: about("patch the BCD's WinRE device elements from offset %d to %d", oldStart, ch.reStart)})
 		}
 	}
 	p.Steps = steps
@@ -208,3 +210,58 @@ func (p *Plan) Check(now *recovery.Layout) error {
 	}
 	return nil
 }
+
+// Verify compares a disk inspected after applying p with what p said it
+// would become: every partition's extent, type, unique GUID and attributes,
+// a disk without error-level problems, and WinRE at its planned place with
+// the free space the plan's policy asked for. Check runs before applying,
+// Verify after; it returns an error wrapping ErrVerify listing every
+// difference.
+func (p *Plan) Verify(after *recovery.Layout) error {
+	if after == nil {
+		return fmt.Errorf("%w: no layout", ErrVerify)
+	}
+	var diffs []string
+	want := map[int]recovery.Partition{}
+	for _, q := range p.After {
+		want[q.Number] = q
+	}
+	got := map[int]bool{}
+	for _, q := range after.Partitions {
+		got[q.Number] = true
+		w, ok := want[q.Number]
+		if !ok {
+			diffs = append(diffs, fmt.Sprintf("partition %d exists but the plan has none", q.Number))
+			continue
+		}
+		if q.StartLBA != w.StartLBA || q.EndLBA != w.EndLBA {
+			diffs = append(diffs, fmt.Sprintf("partition %d spans LBA %d-%d, planned %d-%d", q.Number, q.StartLBA, q.EndLBA, w.StartLBA, w.EndLBA))
+		}
+		if q.GPTType != w.GPTType || q.MBRType != w.MBRType || q.UniqueGUID != w.UniqueGUID || q.Attributes != w.Attributes {
+			diffs = append(diffs, fmt.Sprintf("partition %d has type %s/%s guid %s attributes %s, planned %s/%s %s %s",
+				q.Number, q.GPTType, q.MBRType, q.UniqueGUID, q.Attributes, w.GPTType, w.MBRType, w.UniqueGUID, w.Attributes))
+		}
+	}
+	for n := range want {
+		if !got[n] {
+			diffs = append(diffs, fmt.Sprintf("partition %d is missing", n))
+		}
+	}
+	for _, pr := range after.Problems {
+		if pr.Severity == diag.Error {
+			diffs = append(diffs, fmt.Sprintf("problem %s: %s", pr.Code, pr.Message))
+		}
+	}
+	// The free space the plan promised, under the policy it was made with
+	// (a caller's smaller minimum included).
+	if w := after.WinRE; w == nil || w.Partition != p.WinRE.Partition || w.FreeBytes < p.WinRE.RequiredFreeBytes {
+		diffs = append(diffs, fmt.Sprintf("WinRE after applying: %v; the plan promised partition %d with %d bytes free", w, p.WinRE.Partition, p.WinRE.RequiredFreeBytes))
+	}
+	if len(diffs) > 0 {
+		return fmt.Errorf("%w:\n  %s", ErrVerify, strings.Join(diffs, "\n  "))
+	}
+	return nil
+}
+
+// about is the About of a step, from a format.
+func about(format string, args ...any) About { return About{Text: fmt.Sprintf(format, args...)} }

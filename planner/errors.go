@@ -11,6 +11,9 @@ var (
 	ErrRefused = errors.New("planner: plan was refused")
 	// ErrPrecondition reports a fact that changed since the plan was made.
 	ErrPrecondition = errors.New("planner: precondition no longer holds")
+	// ErrVerify reports a disk that, after the plan was applied, does not
+	// look like the plan said it would ([Plan.Verify]).
+	ErrVerify = errors.New("planner: the result does not match the plan")
 )
 
 // PreconditionError says which precondition no longer holds and what was

@@ -37,7 +37,7 @@ func Example() {
 	p := planner.New(l, planner.Options{})
 	fmt.Println(p.Summary)
 	for _, s := range p.Steps {
-		fmt.Println(s.Kind)
+		fmt.Println(s.Kind())
 	}
 	fmt.Printf("WinRE free after: %d MiB (policy %d MiB)\n", p.WinRE.ExpectedFreeBytes/mib, p.WinRE.RequiredFreeBytes/mib)
 	// Output:

@@ -32,7 +32,11 @@ func SavedRoundTrip(p *Plan) (string, error) {
 	}
 	diff := cmp.Diff(p, q, cmp.AllowUnexported(Plan{}), cmpopts.IgnoreFields(gpt.Table{}, "Primary", "Backup"), cmpopts.EquateEmpty())
 	for i := range p.Steps {
-		a, b := p.Steps[i], q.Steps[i]
+		a, aok := p.Steps[i].(WriteTable)
+		b, bok := q.Steps[i].(WriteTable)
+		if !aok || !bok {
+			continue
+		}
 		switch {
 		case a.GPT != nil:
 			wa, errA := a.GPT.Writes()

@@ -139,7 +139,8 @@ func (p *Plan) MarshalJSON() ([]byte, error) {
 	for _, c := range p.Preconditions {
 		v.Preconditions = append(v.Preconditions, preconditionJSON(c))
 	}
-	for _, s := range p.Steps {
+	for _, st := range p.Steps {
+		s := flatten(st)
 		j := stepJSON{Kind: s.Kind, Partition: s.Partition, StartLBA: s.StartLBA, EndLBA: s.EndLBA, Offset: s.Offset,
 			SizeBytes: s.SizeBytes, From: s.From, HiddenSectors: s.HiddenSectors, Path: s.Path, Detail: s.Detail}
 		if s.Kind == StepCopyData {

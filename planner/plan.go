@@ -479,8 +479,12 @@ func (pl *planner) checkStates(ch change) {
 	}
 	pl.checkReAgent(ch)
 	if l.Scheme == recovery.SchemeMBR && moved && !pl.o.BCDPatching {
-		p.refuse(CodeBCDMove, fmt.Sprintf("on an MBR disk the BCD stores WinRE's start offset; moving it from byte %d to %d would break the WinRE boot entry",
-			pl.re.StartBytes(l.SectorSize), ch.reStart),
+		why := "the executor was not asked to patch the BCD"
+		if err := l.PatchableForMove(); err != nil {
+			why = "the BCD cannot be patched offline: " + err.Error()
+		}
+		p.refuse(CodeBCDMove, fmt.Sprintf("on an MBR disk the BCD stores WinRE's start offset; moving it from byte %d to %d would break the WinRE boot entry, and %s",
+			pl.re.StartBytes(l.SectorSize), ch.reStart, why),
 			"run the Windows-side script, whose reagentc /disable and /enable rewrite the BCD")
 	}
 }

@@ -163,8 +163,8 @@ func checkPlan(l *recovery.Layout, p *Plan) string {
 			return "C: shrunk below its last used cluster"
 		}
 	}
-	for _, s := range p.Steps {
-		if s.Kind == StepWriteTable && s.GPT != nil {
+	for _, st := range p.Steps {
+		if s, ok := st.(WriteTable); ok && s.GPT != nil {
 			for _, tp := range s.GPT.Partitions() {
 				q := findNumber(p.After, tp.Number)
 				if q == nil || q.StartLBA != tp.FirstLBA || q.EndLBA != tp.LastLBA {
@@ -192,8 +192,8 @@ func afterLayout(l *recovery.Layout, p *Plan) *recovery.Layout {
 	w := *l.WinRE
 	w.FreeBytes = p.WinRE.ExpectedFreeBytes
 	l2.WinRE = &w
-	for _, s := range p.Steps {
-		if s.Kind == StepWriteTable {
+	for _, st := range p.Steps {
+		if s, ok := st.(WriteTable); ok {
 			if s.GPT != nil {
 				l2.GPT = s.GPT
 			}

@@ -21,6 +21,6 @@ func (pl *planner) checkReAgent(ch change) {
 	}
 	if _, err := l.WinRE.ReAgent.Patch(uint64(ch.reStart)); err != nil {
 		pl.p.refuse(CodeReAgentPatch, fmt.Sprintf("moving WinRE to byte %d needs a new offset in %s, which cannot be written offline: %v", ch.reStart, l.WinRE.ReAgent.Path, err),
-			"run the Windows-side script (winrefix script), whose reagentc /disable and /enable rewrite ReAgent.xml")
+			"run the Windows-side script, whose reagentc /disable and /enable rewrite ReAgent.xml")
 	}
 }

@@ -77,10 +77,10 @@ func TestReAgentRoom(t *testing.T) {
 			if tc.file == nil {
 				return
 			}
-			var step *Step
-			for i := range p.Steps {
-				if p.Steps[i].Kind == StepPatchReAgent {
-					step = &p.Steps[i]
+			var step *PatchReAgent
+			for _, s := range p.Steps {
+				if r, ok := s.(PatchReAgent); ok {
+					step = &r
 				}
 			}
 			// The executor's check agrees with the plan.

@@ -151,7 +151,7 @@ func (p *Plan) UnmarshalJSON(data []byte) error {
 
 func (p *Plan) hasTable() bool {
 	for _, s := range p.Steps {
-		if s.Kind == StepWriteTable && (s.GPT != nil || s.MBR != nil) {
+		if w, ok := s.(WriteTable); ok && (w.GPT != nil || w.MBR != nil) {
 			return true
 		}
 	}
@@ -194,7 +194,19 @@ func parseHex(s string, bits int) (uint64, error) {
 }
 
 func (j *stepJSON) step(field string, scheme recovery.Scheme) (Step, error) {
-	s := Step{Kind: j.Kind, Partition: j.Partition, StartLBA: j.StartLBA, EndLBA: j.EndLBA, Offset: j.Offset, SizeBytes: j.SizeBytes,
+	f, err := j.flat(field, scheme)
+	if err != nil {
+		return nil, err
+	}
+	s, err := f.typed()
+	if err != nil {
+		return nil, &SavedPlanError{Field: field, Err: err}
+	}
+	return s, nil
+}
+
+func (j *stepJSON) flat(field string, scheme recovery.Scheme) (flatStep, error) {
+	s := flatStep{Kind: j.Kind, Partition: j.Partition, StartLBA: j.StartLBA, EndLBA: j.EndLBA, Offset: j.Offset, SizeBytes: j.SizeBytes,
 		From: j.From, HiddenSectors: j.HiddenSectors, Path: j.Path, Detail: j.Detail}
 	switch j.Direction {
 	case "", "forward":

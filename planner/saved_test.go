@@ -66,6 +66,8 @@ func TestSavedPlanRefusesIncomplete(t *testing.T) {
 			m["before"].([]any)[0].(map[string]any)["typeGUID"] = "nope"
 		}},
 		{"refused without reasons", "reasons", func(m map[string]any) { m["refused"] = true }},
+		{"unknown step kind", "steps[0]", func(m map[string]any) { m["steps"].([]any)[0].(map[string]any)["kind"] = "format-disk" }},
+		{"a field the step does not take", "steps[", func(m map[string]any) { writeTable(m)["hiddenSectors"] = 7 }},
 		{"not a plan", "(document)", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

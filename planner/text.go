@@ -77,13 +77,13 @@ func (p *Plan) String() string {
 	if len(p.Steps) > 0 {
 		b.WriteString("\nSteps:\n")
 		for i, s := range p.Steps {
-			fmt.Fprintf(&b, "  %2d. %-18s %s\n", i+1, s.Kind, s.Detail)
-			if s.Kind == StepCopyData {
+			fmt.Fprintf(&b, "  %2d. %-18s %s\n", i+1, s.Kind(), s.Detail())
+			if c, ok := s.(CopyData); ok {
 				dir := "forward"
-				if s.Backward {
+				if c.Backward {
 					dir = "backward (destination overlaps the source from above)"
 				}
-				fmt.Fprintf(&b, "      %s from byte %d to byte %d, %s\n", mib(s.SizeBytes), s.From, s.Offset, dir)
+				fmt.Fprintf(&b, "      %s from byte %d to byte %d, %s\n", mib(c.SizeBytes), c.From, c.Offset, dir)
 			}
 		}
 	}

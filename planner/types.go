@@ -3,8 +3,6 @@ package planner
 import (
 	"github.com/google/uuid"
 
-	"github.com/winrepart/winrepart/gpt"
-	"github.com/winrepart/winrepart/mbr"
 	"github.com/winrepart/winrepart/recovery"
 )
 
@@ -35,13 +33,10 @@ const (
 	StrategyCreate Strategy = "create"
 )
 
-// StepKind is the stable kebab-case kind of a Step.
-//
-// Table edits (shrink-partition, move-partition, grow-partition,
-// create-partition, delete-partition, set-type, set-attributes,
-// move-backup-gpt) describe changes that the single write-table step
-// commits; the table they produce is the one that step carries. The other
-// kinds touch bytes on the disk and run in the order listed.
+// StepKind is the stable kebab-case kind of a Step (see steps.go for the
+// step types). Table edits ([TableEdit]) describe changes that the single
+// write-table step commits; the other kinds touch bytes on the disk and run
+// in the order listed.
 type StepKind string
 
 // Step kinds.
@@ -62,50 +57,6 @@ const (
 	StepFixHiddenSectors StepKind = "fix-hidden-sectors"
 	StepPatchBCD         StepKind = "patch-bcd"
 )
-
-// Step is one action of a plan. Which fields are meaningful depends on
-// Kind; the others are zero. Offsets and sizes are in bytes from the start
-// of the disk; LBAs count logical sectors.
-type Step struct {
-	Kind StepKind
-	// Partition is the partition number the step acts on (0 for disk-wide
-	// steps such as write-table and move-backup-gpt).
-	Partition int
-	// StartLBA and EndLBA are the partition's extent after the step
-	// (inclusive), for partition edits.
-	StartLBA, EndLBA uint64
-	// Offset is the byte offset the step acts at: the partition's new start
-	// for partition edits, the destination of copy-data, the WinRE offset
-	// written into ReAgent.xml for patch-reagent.
-	Offset int64
-	// SizeBytes is the new size for partition and filesystem resizes and
-	// creations, the byte count for copy-data.
-	SizeBytes int64
-	// From is the source offset of copy-data, and the previous value for
-	// move-partition (old start) and patch-reagent (old offset).
-	From int64
-	// Backward is set on copy-data when the copy must run from the last
-	// byte to the first because the destination overlaps the source from
-	// above; otherwise copy from the first byte up.
-	Backward bool
-	// GPTType, MBRType, Attributes and UniqueGUID are what create-partition,
-	// set-type and set-attributes put in the entry.
-	GPTType    gpt.Type
-	MBRType    mbr.Type
-	Attributes gpt.Attributes
-	UniqueGUID uuid.UUID
-	// HiddenSectors is the value fix-hidden-sectors writes into the NTFS
-	// boot sector (and its backup): the partition's new start LBA.
-	HiddenSectors uint64
-	// Path is the file patch-reagent edits, on the OS partition.
-	Path string
-	// GPT and MBR hold the complete new table for write-table (one of them);
-	// call their Writes method for the bytes to write.
-	GPT *gpt.Table
-	MBR *mbr.Table
-	// Detail is one human sentence about the step.
-	Detail string
-}
 
 // PreconditionKind names what a Precondition pins.
 type PreconditionKind string

@@ -51,6 +51,24 @@ const (
 	ProblemWinREWIMUnreadable diag.Code = "winre-wim-unreadable"
 	// winre.wim is not a valid WIM.
 	ProblemWinREWIMInvalid diag.Code = "winre-wim-invalid"
+	// The partition ReAgent.xml names as WinRE holds no readable NTFS
+	// volume: overwritten (an interrupted move of WinRE leaves this),
+	// corrupt, or of another kind.
+	ProblemWinREUnreadable diag.Code = "winre-unreadable"
+	// An NTFS volume's boot sector says it is larger than its partition:
+	// the table was changed without the volume (an interrupted shrink
+	// leaves this), and the volume's end is cut off.
+	ProblemVolumeExceedsPartition diag.Code = "volume-exceeds-partition"
+	// An NTFS volume ends well before its partition does: a resize of the
+	// volume whose partition was not changed with it (an interrupted
+	// change leaves this; an error when the volume is also marked dirty,
+	// as resizing tools mark it), or a volume never extended to fill it.
+	ProblemVolumeSmallerThanPartition diag.Code = "volume-smaller-than-partition"
+	// An NTFS volume is marked dirty: Windows checks it (chkdsk) at its
+	// next boot. Resizing tools set the flag on purpose; an interrupted
+	// change of the disk leaves it too, and the planner refuses to
+	// change a dirty volume unless told to.
+	ProblemVolumeDirty diag.Code = "volume-dirty"
 	// The BCD store (\Boot\BCD on the active partition of an MBR disk)
 	// could not be found, read or followed: missing, corrupt, dirty
 	// (Windows would replay its BCD.LOG files), or without WinRE entries.

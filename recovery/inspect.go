@@ -148,6 +148,13 @@ func (in *inspector) examineNTFS(p *Partition, sec *io.SectionReader) *Filesyste
 			return fs
 		}
 		fs.Err = err.Error()
+		var ge *ntfs.GeometryError
+		if errors.As(err, &ge) && ge.Field == "TotalSectors" {
+			in.problem(ProblemVolumeExceedsPartition, diag.Error, remedyInterrupted+"; otherwise give the partition back the end its volume needs",
+				"partition %d: its NTFS volume is larger than the partition (%d sectors, the partition holds %d): the table was changed without the volume, and the volume's end is cut off",
+				p.Number, ge.Value, ge.Limit)
+			return fs
+		}
 		in.problem(ProblemNTFSUnreadable, diag.Warning, "run chkdsk /f on the volume in Windows",
 			"partition %d: NTFS volume could not be opened: %v", p.Number, err)
 		return fs
@@ -155,6 +162,7 @@ func (in *inspector) examineNTFS(p *Partition, sec *io.SectionReader) *Filesyste
 	in.vols[p.Number] = v
 	fs.ClusterSize = v.ClusterSize()
 	fs.TotalBytes = v.Boot.VolumeSize()
+	defer in.checkVolumeEnd(p, fs)
 	var errs []string
 	note := func(what string, err error) {
 		if err != nil {
@@ -198,6 +206,36 @@ func (in *inspector) examineNTFS(p *Partition, sec *io.SectionReader) *Filesyste
 	}
 	fs.Err = strings.Join(errs, "; ")
 	return fs
+}
+
+// remedyInterrupted starts the remedy of the problems an interrupted
+// change of the disk leaves behind.
+const remedyInterrupted = "if a change of this disk was interrupted, recover with the journal it left before anything else"
+
+// slackLimit is how far an NTFS volume may end before its partition
+// without comment. Windows and mkntfs leave one sector (the backup boot
+// sector); alignment can leave a little more.
+const slackLimit = 1 << 20
+
+// checkVolumeEnd reports an NTFS volume that ends well before its
+// partition (see [ProblemVolumeSmallerThanPartition]).
+func (in *inspector) checkVolumeEnd(p *Partition, fs *Filesystem) {
+	slack := p.SizeBytes - fs.TotalBytes
+	if slack <= slackLimit {
+		if fs.Dirty {
+			in.problem(ProblemVolumeDirty, diag.Warning, remedyInterrupted+"; otherwise boot Windows once so that chkdsk checks the volume",
+				"partition %d: its NTFS volume is marked dirty: Windows checks it at its next boot (resizing tools set the flag on purpose; an interrupted change leaves it too)", p.Number)
+		}
+		return
+	}
+	if fs.Dirty {
+		in.problem(ProblemVolumeSmallerThanPartition, diag.Error, remedyInterrupted+"; otherwise let Windows check the volume (chkdsk) and extend it to fill its partition",
+			"partition %d: its NTFS volume ends %s before the partition and is marked dirty: a resize of it was interrupted, or done without its partition",
+			p.Number, diag.FormatBytes(slack))
+		return
+	}
+	in.problem(ProblemVolumeSmallerThanPartition, diag.Warning, "extend the volume to fill its partition (Windows: Disk Management, Extend Volume)",
+		"partition %d: its NTFS volume ends %s before the partition; that space is unused", p.Number, diag.FormatBytes(slack))
 }
 
 // fillUsage reads the whole bitmap of v into fs's used/free figures.

@@ -9,9 +9,9 @@ import (
 	"github.com/winrepart/winrepart/diag"
 )
 
-// The JSON forms below are the stable output of `winrefix inspect --json`
-// and of the planner's before/after lists. Field names never change; new
-// fields may be added.
+// The JSON forms below are the stable form of an inspection (what a tool
+// prints for "inspect as JSON") and of the planner's before/after lists.
+// Field names never change; new fields may be added.
 
 type partitionJSON struct {
 	Number     int             `json:"number"`
@@ -153,8 +153,8 @@ type layoutJSON struct {
 	Problems      []problemJSON `json:"problems"`
 }
 
-// MarshalJSON renders the layout in the stable format of `winrefix inspect
-// --json`.
+// MarshalJSON renders the layout in the stable JSON format described
+// above.
 func (l *Layout) MarshalJSON() ([]byte, error) {
 	v := layoutJSON{
 		Scheme:     l.Scheme,

@@ -305,6 +305,12 @@ func TestNoWindowsVerdict(t *testing.T) {
 			if !strings.Contains(text, "no Windows installation found") || strings.Contains(text, "KB5034441:") {
 				t.Errorf("inspect text:\n%s", text)
 			}
+			// Without Windows, asking to install WinRE is noise.
+			for _, p := range l.Problems {
+				if p.Code == recovery.ProblemNoWinRE {
+					t.Errorf("a disk without Windows gets %s: %s", p.Code, p.Message)
+				}
+			}
 			raw, err := json.Marshal(l)
 			if err != nil {
 				t.Fatal(err)

@@ -8,7 +8,7 @@ import (
 	"github.com/winrepart/winrepart/diag"
 )
 
-// String renders the layout as the human output of `winrefix inspect`: the
+// String renders the layout as a human-readable report: the
 // disk, a table of partitions with roles and filesystem facts, the WinRE
 // verdict and every problem with its remedy.
 func (l *Layout) String() string {

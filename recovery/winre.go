@@ -105,7 +105,7 @@ func (in *inspector) locateHost(w *WinRE) *Partition {
 			}
 		}
 		if host == nil {
-			in.problem(ProblemReAgentLocationNotFound, diag.Error, "run `reagentc /disable` and `reagentc /enable` in Windows so it records the right partition",
+			in.problem(ProblemReAgentLocationNotFound, diag.Error, remedyInterrupted+"; otherwise run `reagentc /disable` and `reagentc /enable` in Windows so it records the right partition",
 				"ReAgent.xml's WinreLocation offset %d matches no partition start", loc.Offset)
 			return nil
 		}
@@ -144,8 +144,11 @@ func (in *inspector) locateHost(w *WinRE) *Partition {
 				return host
 			}
 		}
-		in.problem(ProblemNoWinRE, diag.Warning, "install WinRE (reagentc /setreimage and /enable in Windows)",
-			"no winre.wim was found on any partition")
+		if l.OS != 0 {
+			// Without Windows, no-windows already says all there is.
+			in.problem(ProblemNoWinRE, diag.Warning, "install WinRE (reagentc /setreimage and /enable in Windows)",
+				"no winre.wim was found on any partition")
+		}
 		return nil
 	}
 	nums := make([]string, len(candidates))
@@ -189,6 +192,15 @@ func (in *inspector) measure(w *WinRE, host *Partition, policy winre.Policy) {
 	}
 	v := in.vols[host.Number]
 	if v == nil {
+		why := "no NTFS volume"
+		switch {
+		case fs != nil && fs.Err != "":
+			why = "an NTFS volume that cannot be opened (" + fs.Err + ")"
+		case fs != nil && fs.Kind != FSUnknown:
+			why = "a " + string(fs.Kind) + " volume, not NTFS"
+		}
+		in.problem(ProblemWinREUnreadable, diag.Error, remedyInterrupted+"; otherwise rebuild WinRE in Windows (reagentc /disable, then /enable)",
+			"partition %d, where WinRE should be, holds %s: WinRE cannot start from it", host.Number, why)
 		return
 	}
 	f, err := v.Lookup(w.WIMPath)

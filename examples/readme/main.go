@@ -29,7 +29,7 @@ func main() {
 	}
 	res, err := winrepart.Apply(ctx, dev, plan, winrepart.ApplyOptions{JournalPath: "disk.img.journal"})
 	if err != nil {
-		log.Fatal(err) // winrepart.Recover(ctx, dev, "disk.img.journal", winrepart.RecoverAuto, nil)
+		log.Fatal(err) // winrepart.Recover(ctx, dev, "disk.img.journal", winrepart.RecoverOptions{})
 	}
 	fmt.Println("WinRE meets KB5034441:", res.After.WinRE.MeetsKB5034441)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/winrepart/winrepart/internal/journal"
 	"io"
 	"log/slog"
 	"os"
@@ -153,21 +152,11 @@ func runRecover(ctx context.Context, args []string, stdout, stderr io.Writer) (i
 	}
 	defer dev.Close()
 	prog := newProgress(stderr, *quiet)
-	res, err := winrepart.Recover(ctx, dev, *journalPath, m, prog.Func())
+	res, err := winrepart.Recover(ctx, dev, *journalPath, winrepart.RecoverOptions{Mode: m, Progress: prog.Func(), KeepJournal: *keep})
 	prog.Done()
-	foreign := 0
-	removed := false
-	if err == nil {
-		// A journal whose regions hold foreign bytes is kept: it may be
-		// another disk's.
-		if foreign = foreignRegions(res); foreign > 0 {
-			fmt.Fprintf(stderr, "winrefix: warning: the journal is %s, but %d of its regions on %s hold neither its old nor its new bytes: it may belong to another disk, or the disk changed since; the journal is kept\n", res.Action, foreign, path)
-		} else if !*keep {
-			if rerr := os.Remove(*journalPath); rerr != nil {
-				fmt.Fprintf(stderr, "winrefix: warning: removing the journal: %v\n", rerr)
-			} else {
-				removed = true
-			}
+	if err == nil && !*asJSON {
+		for _, w := range res.Warnings {
+			fmt.Fprintf(stderr, "winrefix: warning: %s\n", w)
 		}
 	}
 	if *asJSON {
@@ -177,25 +166,10 @@ func runRecover(ctx context.Context, args []string, stdout, stderr io.Writer) (i
 		return exitFailed, err
 	}
 	fmt.Fprintf(stdout, "Recovered: %s.\n", res.Action)
-	if removed {
+	if res.JournalRemoved {
 		fmt.Fprintf(stdout, "Removed the journal %s (the disk is in its final state).\n", *journalPath)
 	}
 	return exitOK, nil
-}
-
-// foreignRegions counts the checked regions of a complete or rolled back
-// journal that hold something else than the journal's bytes.
-func foreignRegions(res winrepart.RecoverResult) int {
-	if res.Action != journal.AlreadyComplete && res.Action != journal.AlreadyRolledBack {
-		return 0
-	}
-	n := 0
-	for _, r := range res.Before.Regions {
-		if r.Checked && r.Content != journal.ContentNew && r.Content != journal.ContentOld {
-			n++
-		}
-	}
-	return n
 }
 
 // pendingError explains an interrupted change found before any other work.

@@ -70,7 +70,10 @@ type reportView struct {
 		After    json.RawMessage `json:"after"`
 	} `json:"applied"`
 	Recovered *struct {
-		Action string `json:"action"`
+		Action         string `json:"action"`
+		State          string `json:"state"`
+		JournalRemoved bool   `json:"journalRemoved"`
+		ForeignRegions int    `json:"foreignRegions"`
 	} `json:"recovered"`
 	Warnings []string `json:"warnings"`
 }
@@ -340,7 +343,7 @@ func TestRecoverJSON(t *testing.T) {
 	code, out, errOut := runCLI(t, "recover", "--json", "-q", "--journal", journal, img)
 	var r reportView
 	oneJSON(t, out, &r)
-	if code != exitOK || !r.OK || r.Recovered == nil || r.Recovered.Action != "already-complete" || r.Changed || r.Error != nil {
+	if code != exitOK || !r.OK || r.Recovered == nil || r.Recovered.Action != "already-complete" || !r.Recovered.JournalRemoved || r.Recovered.State == "" || r.Changed || r.Error != nil {
 		t.Errorf("recover --json: exit %d\n%s%s", code, out, errOut)
 	}
 }

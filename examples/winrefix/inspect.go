@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/winrepart/winrepart"
 	"github.com/winrepart/winrepart/internal/sparseimg"
@@ -109,6 +110,10 @@ func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) (i
 		return exitOK, enc.Encode(layout)
 	}
 	fmt.Fprintf(stdout, "Disk:         %s\n", path)
-	fmt.Fprint(stdout, withCLI(layout.String()))
+	// Problems an interrupted change leaves say to recover with its
+	// journal: name the command for this disk (the journal is not at the
+	// default path, or the check above would have found it).
+	text := strings.ReplaceAll(withCLI(layout.String()), "(winrefix recover)", "(winrefix recover --journal FILE "+path+")")
+	fmt.Fprint(stdout, text)
 	return exitOK, nil
 }

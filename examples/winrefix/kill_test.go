@@ -80,6 +80,12 @@ func TestKilledApply(t *testing.T) {
 			if err == nil || !strings.Contains(string(out), "recover") {
 				t.Errorf("%s apply again: %v\n%s", what("apply"), err, out)
 			}
+			for _, cmd := range []string{"plan", "script"} {
+				out, err = exec.Command(bin, cmd, img).CombinedOutput()
+				if err == nil || !strings.Contains(string(out), "winrefix recover --journal "+jpath) {
+					t.Errorf("%s %s of the half-changed disk: %v\n%s", what(cmd), cmd, err, out)
+				}
+			}
 			out, err = exec.Command(bin, "recover", img).CombinedOutput()
 			if err != nil {
 				t.Fatalf("%s recover: %v\n%s", what("recover"), err, out)

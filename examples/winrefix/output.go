@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"io/fs"
 	"strconv"
@@ -13,7 +12,6 @@ import (
 	"syscall"
 
 	"github.com/winrepart/winrepart"
-	"github.com/winrepart/winrepart/internal/journal"
 	"github.com/winrepart/winrepart/planner"
 	"github.com/winrepart/winrepart/recovery"
 )
@@ -34,10 +32,6 @@ const (
 	errCodeBadPlan        = "bad-plan"        // the saved plan of apply --plan is incomplete or malformed
 	errCodeFailed         = "failed"          // anything else (exit 1)
 )
-
-// codePendingJournal is the planner's refusal code for a disk with an
-// interrupted apply.
-const codePendingJournal planner.Code = "pending-journal"
 
 // errorJSON is the "error" member of a JSON report.
 type errorJSON struct {
@@ -86,6 +80,13 @@ type recoverJSON struct {
 	// Action is rolled-forward, rolled-back, already-complete or
 	// already-rolled-back.
 	Action string `json:"action"`
+	// State is where the journal stood before, e.g. "9 of 34 ops done".
+	State string `json:"state"`
+	// JournalRemoved is true when the journal was removed.
+	JournalRemoved bool `json:"journalRemoved"`
+	// ForeignRegions counts the regions of an already complete or rolled
+	// back journal that hold neither its old nor its new bytes.
+	ForeignRegions int `json:"foreignRegions"`
 }
 
 // newReport starts the report of command; nil when JSON is not wanted, so
@@ -144,9 +145,6 @@ func errorOf(code int, err error, p *planner.Plan) *errorJSON {
 		e.Code, e.Message = errCodeRefused, p.Summary
 		for _, r := range p.Reasons {
 			e.Reasons = append(e.Reasons, reasonJSON(r))
-			if r.Code == codePendingJournal {
-				e.Code = errCodePendingJournal
-			}
 		}
 	case err == nil:
 		e.Message = "exit status " + strconv.Itoa(code)
@@ -164,15 +162,15 @@ func errorOf(code int, err error, p *planner.Plan) *errorJSON {
 		e.Code = errCodeUnsupported
 	case errors.Is(err, winrepart.ErrVerify):
 		e.Code = errCodeVerify
-	case errors.Is(err, winrepart.ErrMounted), errors.Is(err, winrepart.ErrBusy), errors.Is(err, journal.ErrBusy), errors.Is(err, syscall.EBUSY):
+	case errors.Is(err, winrepart.ErrMounted), errors.Is(err, winrepart.ErrBusy), errors.Is(err, winrepart.ErrJournalBusy), errors.Is(err, syscall.EBUSY):
 		e.Code = errCodeBusy
-	case errors.Is(err, journal.ErrCorrupt), errors.Is(err, journal.ErrVersion), errors.Is(err, journal.ErrJournalMismatch),
-		errors.Is(err, journal.ErrIrreversible), errors.Is(err, journal.ErrRolledBack), errors.Is(err, journal.ErrSameDevice),
-		errors.Is(err, journal.ErrUnproven):
+	case errors.Is(err, winrepart.ErrJournalCorrupt), errors.Is(err, winrepart.ErrJournalVersion), errors.Is(err, winrepart.ErrJournalMismatch),
+		errors.Is(err, winrepart.ErrIrreversible), errors.Is(err, winrepart.ErrRolledBack), errors.Is(err, winrepart.ErrJournalOnDevice),
+		errors.Is(err, winrepart.ErrUnproven):
 		e.Code = errCodeJournal
 	case errors.Is(err, planner.ErrSavedPlan):
 		e.Code = errCodeBadPlan
-	case errors.Is(err, fs.ErrNotExist):
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, winrepart.ErrNoJournal):
 		e.Code = errCodeNotFound
 	}
 	return e
@@ -214,15 +212,17 @@ func wantsJSON(args []string) bool {
 
 // printRecover prints recover's JSON object for the result res and error
 // err of winrepart.Recover, and returns recover's exit status.
-func printRecover(stdout io.Writer, path, journalPath string, res winrepart.RecoverResult, err error) (int, error) {
+func printRecover(stdout io.Writer, path, journalPath string, res *winrepart.RecoverResult, err error) (int, error) {
 	rep := newReport("recover", true)
 	rep.Path, rep.Journal = path, journalPath
 	code := exitOK
 	if err != nil {
 		code = exitFailed
 	} else {
-		rep.Recover = &recoverJSON{Action: strings.ReplaceAll(fmt.Sprint(res.Action), " ", "-")}
-		rep.Changed = !strings.HasPrefix(rep.Recover.Action, "already")
+		rep.Recover = &recoverJSON{Action: strings.ReplaceAll(res.Action.String(), " ", "-"),
+			State: res.State, JournalRemoved: res.JournalRemoved, ForeignRegions: res.ForeignRegions}
+		rep.Changed = res.Action.Changed()
+		rep.Warnings = append(rep.Warnings, res.Warnings...)
 	}
 	rep.print(stdout, code, err)
 	return reported(code, err)

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/winrepart/winrepart"
 	"github.com/winrepart/winrepart/planner"
 	"github.com/winrepart/winrepart/recovery"
 )
@@ -139,21 +140,21 @@ func (pf *planFlags) planOperand(ctx context.Context, operands []string, stderr 
 		return nil, err
 	}
 	defer cleanup()
-	l, err := inspectPath(ctx, path, pf.sectorSize)
-	if err != nil {
-		return nil, err
-	}
-	return planner.New(l, withBCDPatching(pf.options(), l)), nil
-}
-
-// inspectPath opens path read-only and inspects it.
-func inspectPath(ctx context.Context, path string, sectorSize int) (*recovery.Layout, error) {
-	dev, err := openDevice(path, sectorSize, false)
+	dev, err := openDevice(path, pf.sectorSize, false)
 	if err != nil {
 		return nil, err
 	}
 	defer dev.Close()
-	return recovery.Inspect(ctx, dev, recovery.Options{})
+	// A disk an apply left half-changed is planned only after recover:
+	// planning from its present state would plan the wrong change.
+	if st, err := winrepart.PendingJournal(dev, defaultJournal(path)); err == nil && st.Pending {
+		return nil, pendingError(st, path)
+	}
+	l, err := recovery.Inspect(ctx, dev, recovery.Options{})
+	if err != nil {
+		return nil, err
+	}
+	return planner.New(l, withBCDPatching(pf.options(), l)), nil
 }
 
 func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {

@@ -1,6 +1,21 @@
-// Package ntfs is a read-only NTFS inspector for one partition: it answers
-// what a tool that shrinks, grows or patches a Windows volume offline must
-// know first, in pure Go, from an [io.ReaderAt] and the partition size.
+// Package ntfs reads an NTFS volume of one partition and plans changes to
+// it, in pure Go, from an [io.ReaderAt] and the partition size: what a tool
+// that shrinks, grows or patches a Windows volume offline must know first,
+// and the exact bytes the change writes. It never writes: every change is a
+// list of [diag.Write]s (offset, old bytes, new bytes) and, for a shrink that
+// moves data, of [DataCopy]s, which the caller carries out (the winrepart
+// executor journals them).
+//
+// # What it changes
+//
+//   - [Volume.PlanShrink] and [Volume.PlanGrow] resize the volume to a new
+//     partition size, as ntfsresize does; [Volume.PlanShrinkRelocating]
+//     first moves the in-use clusters of the cut-off tail into free space
+//     (the copies come first and leave their sources intact; the metadata
+//     writes that switch to them come after).
+//   - [Volume.PlanHiddenSectors] records a moved partition's new start.
+//   - [Volume.PlanPatchFile] and [Volume.PlanRewriteFile] replace a small
+//     file's content in place, at its length or at a new one.
 //
 // # What it reads
 //
@@ -68,8 +83,9 @@
 // levels) and blocks visited per lookup (a block seen twice is a loop),
 // path depth (256 components). Malformed structures give errors, never
 // panics; the fuzz targets FuzzBootSector, FuzzMFTRecord and FuzzRunlist
-// check this. Nothing is written: the package only reads through the
-// [io.ReaderAt] it is given. Compressed and encrypted attributes are not
+// check this, and the planners have their own (FuzzPlanResize,
+// FuzzPlanShrinkRelocating, FuzzRewriteFile). Nothing is written: the
+// package only reads through the [io.ReaderAt] it is given. Compressed and encrypted attributes are not
 // decoded ([ErrUnsupported]).
 //
 // # References
