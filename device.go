@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/winrepart/winrepart/blockdev"
 )
 
 // Sentinel errors returned (wrapped in a [*DeviceError]) by the device layer.
@@ -78,54 +80,28 @@ func (e *MountedError) Unwrap() error { return ErrMounted }
 
 // Device is a disk: an image file, a block device or anything else that
 // reads and writes bytes at offsets and knows its size and sector sizes.
-// Reads and writes either transfer every byte asked for or return an
-// error; an access past Size fails with an error wrapping [ErrOutOfRange].
-type Device interface {
-	io.ReaderAt
-	io.WriterAt
-	// Size returns the device size in bytes.
-	Size() int64
-	// SectorSize returns the logical sector size in bytes (512 or 4096):
-	// the unit of LBAs in partition tables.
-	SectorSize() int
-	// PhysicalSectorSize returns the physical sector size in bytes, at
-	// least SectorSize.
-	PhysicalSectorSize() int
-}
+// It is [blockdev.Device]; the devices this package opens fail an access
+// past Size with an error wrapping [ErrOutOfRange].
+type Device = blockdev.Device
 
-// DeviceCloser is a [Device] opened from a path, which must be closed.
-type DeviceCloser interface {
-	Device
-	io.Closer
-	// Path returns the path the device was opened from.
-	Path() string
-}
+// DeviceCloser is a [Device] opened from a path, which must be closed. It
+// is [blockdev.Closer].
+type DeviceCloser = blockdev.Closer
 
 // Syncer is the optional power of a [Device] to flush written data to
-// stable storage. Callers find it by type assertion.
-type Syncer interface {
-	Sync() error
-}
+// stable storage ([blockdev.Syncer]). Callers find it by type assertion.
+type Syncer = blockdev.Syncer
 
 // ConcurrentSyncer is the optional promise of a [Syncer] that Sync may run
-// while ReadAt and WriteAt calls run on other goroutines, and makes durable
-// at least every write that returned before Sync was called. [Apply] then
+// beside reads and writes ([blockdev.ConcurrentSyncer]). [Apply] then
 // flushes each part of a data copy while it copies the next part, instead
 // of stopping to wait for every flush. The devices this package opens
-// (images and block devices) keep the promise; ConcurrentSync returns
-// false to decline it.
-type ConcurrentSyncer interface {
-	Syncer
-	ConcurrentSync() bool
-}
+// (images and block devices) keep the promise.
+type ConcurrentSyncer = blockdev.ConcurrentSyncer
 
 // PartitionRereader is the optional power of a [Device] to ask the
-// operating system kernel to re-read its partition table after the table
-// was rewritten. An error wrapping EBUSY means the kernel kept its old view
-// (a partition is in use); callers usually report it as a warning.
-type PartitionRereader interface {
-	RereadPartitions() error
-}
+// kernel to re-read its partition table ([blockdev.PartitionRereader]).
+type PartitionRereader = blockdev.PartitionRereader
 
 // OpenOptions tells [Open], [OpenImage], [OpenBlockDevice] and
 // [FromStorage] how to open a device.
@@ -167,27 +143,11 @@ func Open(path string, opts OpenOptions) (DeviceCloser, error) {
 	return nil, &DeviceError{Op: "open", Path: path, Offset: -1, Err: ErrNotDevice}
 }
 
-// efiPartSignature is the GPT header signature, found at LBA 1.
-const efiPartSignature = "EFI PART"
-
 // DetectSectorSize guesses the logical sector size of a disk image of size
 // bytes: 4096 when a GPT header signature ("EFI PART") is at byte 4096 and
-// not at byte 512, else 512.
+// not at byte 512, else 512. It is [blockdev.DetectSectorSize].
 func DetectSectorSize(r io.ReaderAt, size int64) int {
-	has := func(off int64) bool {
-		if off+int64(len(efiPartSignature)) > size {
-			return false
-		}
-		var b [len(efiPartSignature)]byte
-		if _, err := r.ReadAt(b[:], off); err != nil {
-			return false
-		}
-		return string(b[:]) == efiPartSignature
-	}
-	if !has(512) && has(4096) {
-		return 4096
-	}
-	return 512
+	return blockdev.DetectSectorSize(r, size)
 }
 
 // validSectorSize reports whether n is a power of two in [512, 65536].

@@ -24,6 +24,10 @@
 //     servicing requirements as data.
 //   - [github.com/winrepart/winrepart/planner]: a pure function from a layout
 //     to a printable, serialisable plan or a refusal with reasons.
+//   - [github.com/winrepart/winrepart/blockdev]: the device interfaces,
+//     declared once for recovery (which reads), the journal (which writes)
+//     and this package; [Device], [DeviceCloser], [Syncer],
+//     [ConcurrentSyncer] and [PartitionRereader] are aliases of them.
 //
 // The flow reads top to bottom: the codecs read the bytes, recovery turns
 // them into a Layout, the planner turns that into a Plan, and this package

@@ -350,7 +350,7 @@ func TestThreeTiB(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			sectors := uint64(size / ss)
+			sectors := uint64(size) / uint64(ss) // size overflows int on 32-bit platforms
 			x := tab.FreeExtents(0)
 			if len(x) != 1 {
 				t.Fatalf("free %+v", x)

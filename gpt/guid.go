@@ -7,8 +7,6 @@ import "github.com/google/uuid"
 // eight bytes as they are. In memory they are uuid.UUID values in RFC 4122
 // (big-endian) order.
 
-const guidSize = 16
-
 func decodeGUID(b []byte) uuid.UUID {
 	var u uuid.UUID
 	u[0], u[1], u[2], u[3] = b[3], b[2], b[1], b[0]

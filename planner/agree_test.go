@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/winrepart/winrepart"
 	"github.com/winrepart/winrepart/internal/testutil"
 	"github.com/winrepart/winrepart/planner"
 	"github.com/winrepart/winrepart/recovery"
@@ -43,11 +42,7 @@ func TestScriptsAgreeWithPlan(t *testing.T) {
 			if prep != nil {
 				prep(t, img)
 			}
-			dev, err := winrepart.OpenImage(img, winrepart.OpenOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer dev.Close()
+			dev := testutil.OpenDisk(t, img, 0)
 			l, err := recovery.Inspect(context.Background(), dev, recovery.Options{})
 			if err != nil {
 				t.Fatal(err)

@@ -9,7 +9,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/winrepart/winrepart"
 	"github.com/winrepart/winrepart/internal/testutil"
 	"github.com/winrepart/winrepart/planner"
 	"github.com/winrepart/winrepart/recovery"
@@ -37,11 +36,7 @@ func TestFixturePlans(t *testing.T) {
 	for _, name := range testutil.FixtureNames(t) {
 		t.Run(name, func(t *testing.T) {
 			img := testutil.Fixture(t, name)
-			dev, err := winrepart.OpenImage(img, winrepart.OpenOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer dev.Close()
+			dev := testutil.OpenDisk(t, img, 0)
 			l, err := recovery.Inspect(context.Background(), dev, recovery.Options{})
 			if err != nil {
 				t.Fatal(err)

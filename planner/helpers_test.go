@@ -34,7 +34,6 @@ type tlayout struct {
 	disabled   bool
 	problems   []recovery.Problem
 	winreOnOS  bool
-	rawStart   []int64 // optional byte starts overriding start (for unaligned cases)
 	startBytes map[int]int64
 }
 

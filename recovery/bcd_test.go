@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/winrepart/winrepart"
 	"github.com/winrepart/winrepart/internal/testutil"
 	"github.com/winrepart/winrepart/recovery"
 	"github.com/winrepart/winrepart/winre/bcd/bcdtest"
@@ -21,11 +20,7 @@ func inspectWithBCD(t *testing.T, s bcdtest.Store) *recovery.Layout {
 	t.Helper()
 	img := testutil.Fixture(t, "mbr-sysreserved")
 	bcdtest.Install(t, img, 1<<20, 100<<20, bcdtest.Build(t, s))
-	dev, err := winrepart.OpenImage(img, winrepart.OpenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dev.Close()
+	dev := testutil.OpenDisk(t, img, 0)
 	l, err := recovery.Inspect(context.Background(), dev, recovery.Options{})
 	if err != nil {
 		t.Fatal(err)

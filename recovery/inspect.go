@@ -17,15 +17,6 @@ import (
 	"github.com/winrepart/winrepart/winre"
 )
 
-// Device is what Inspect reads: the bytes of a whole disk, its size and its
-// logical sector size. winrepart.Device satisfies it; a device that also has
-// PhysicalSectorSize() int reports that too.
-type Device interface {
-	io.ReaderAt
-	Size() int64
-	SectorSize() int
-}
-
 // Options tunes Inspect.
 type Options struct {
 	// TableOnly stops after the partition table: no filesystems, roles or

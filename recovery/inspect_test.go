@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/winrepart/winrepart"
 	"github.com/winrepart/winrepart/internal/testutil"
 	"github.com/winrepart/winrepart/recovery"
 )
@@ -84,11 +83,7 @@ var fixtureExpects = map[string]fixtureExpect{
 func inspectFixture(t *testing.T, name string) (string, *recovery.Layout) {
 	t.Helper()
 	img := testutil.Fixture(t, name)
-	dev, err := winrepart.OpenImage(img, winrepart.OpenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dev.Close()
+	dev := testutil.OpenDisk(t, img, 0)
 	l, err := recovery.Inspect(context.Background(), dev, recovery.Options{})
 	if err != nil {
 		t.Fatalf("Inspect: %v", err)

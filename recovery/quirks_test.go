@@ -14,7 +14,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/winrepart/winrepart"
 	"github.com/winrepart/winrepart/internal/testutil"
 	"github.com/winrepart/winrepart/recovery"
 )
@@ -49,22 +48,14 @@ func patchFile(t *testing.T, path string, off int64, b []byte) {
 // readTable runs ReadTable on an image file.
 func readTable(t *testing.T, path string) (*recovery.Layout, error) {
 	t.Helper()
-	dev, err := winrepart.OpenImage(path, winrepart.OpenOptions{SectorSize: 512})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dev.Close()
+	dev := testutil.OpenDisk(t, path, 512)
 	return recovery.ReadTable(dev, dev.Size(), dev.SectorSize())
 }
 
 // inspectFile runs Inspect on an image file.
 func inspectFile(t *testing.T, path string, opts recovery.Options) (*recovery.Layout, error) {
 	t.Helper()
-	dev, err := winrepart.OpenImage(path, winrepart.OpenOptions{SectorSize: 512})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dev.Close()
+	dev := testutil.OpenDisk(t, path, 512)
 	return recovery.Inspect(context.Background(), dev, opts)
 }
 

@@ -11,7 +11,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/winrepart/winrepart"
 	"github.com/winrepart/winrepart/internal/testutil"
 	"github.com/winrepart/winrepart/recovery"
 )
@@ -114,11 +113,7 @@ func TestReadTableMatchesSfdiskGolden(t *testing.T) {
 				t.Fatalf("golden %s: %v", goldenPath, err)
 			}
 			img := testutil.Fixture(t, name)
-			dev, err := winrepart.OpenImage(img, winrepart.OpenOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer dev.Close()
+			dev := testutil.OpenDisk(t, img, 0)
 			if dev.SectorSize() != g.PartitionTable.SectorSize {
 				t.Fatalf("detected sector size %d, sfdisk says %d", dev.SectorSize(), g.PartitionTable.SectorSize)
 			}

@@ -3,8 +3,9 @@ package faultdev
 import (
 	"errors"
 	"fmt"
-	"io"
 	"sync"
+
+	"github.com/winrepart/winrepart/blockdev"
 )
 
 // ErrPowerLost is returned by every write and sync after an injected
@@ -12,14 +13,9 @@ import (
 var ErrPowerLost = errors.New("faultdev: power lost")
 
 // Inner is what a [Device] wraps: a device that reads and writes at
-// offsets and knows its sizes. A Sync method, when present, is called by
-// [Device.Sync].
-type Inner interface {
-	io.ReaderAt
-	io.WriterAt
-	Size() int64
-	SectorSize() int
-}
+// offsets and knows its sizes ([blockdev.ReadWriter]). Its
+// [blockdev.Syncer] power, when present, is called by [Device.Sync].
+type Inner = blockdev.ReadWriter
 
 // Device wraps an [Inner] device and injects faults. The zero fault
 // configuration passes everything through. It is safe for concurrent use.
@@ -216,7 +212,7 @@ func (d *Device) Sync() error {
 		clear(d.dirty)
 		d.cache = NewMem(d.inner.Size(), d.inner.SectorSize())
 	}
-	if s, ok := d.inner.(interface{ Sync() error }); ok {
+	if s, ok := d.inner.(blockdev.Syncer); ok {
 		return s.Sync()
 	}
 	return nil

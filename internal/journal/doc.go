@@ -47,7 +47,7 @@
 // chunks no larger than the distance they move data, in the direction
 // that never reads a byte an earlier chunk wrote, with a device sync and
 // a checkpoint at least every time the copy has moved that distance (or
-// half of it, on a [ConcurrentSyncer] device, where each sync and
+// half of it, on a [blockdev.ConcurrentSyncer] device, where each sync and
 // checkpoint run while the next half is copied); [Journal.Run] proves why
 // redoing the chunks after the last recorded checkpoint is safe. The tests inject power cuts at every device write (stop, torn
 // write, loss of unflushed writes) with package faultdev and check the

@@ -3,36 +3,10 @@ package journal
 import (
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 
 	"github.com/winrepart/winrepart/diag"
 )
-
-// Device is what the engine writes to: a disk image or block device that
-// reads and writes bytes at offsets and knows its size in bytes and its
-// logical sector size in bytes. When the value also has a Sync() error
-// method, the engine calls it at every barrier and before every progress
-// record, so that the journal never claims more than the disk holds.
-type Device interface {
-	io.ReaderAt
-	io.WriterAt
-	Size() int64
-	SectorSize() int
-}
-
-// syncer is the optional flushing power of a [Device].
-type syncer interface{ Sync() error }
-
-// ConcurrentSyncer is the optional promise of a [Device] that its Sync may
-// run while ReadAt and WriteAt run on other goroutines, and that it makes
-// durable at least every write that returned before Sync was called.
-// Copies then overlap each device flush with the next part of the copy
-// (see [Journal.Run]). ConcurrentSync returns false to decline.
-type ConcurrentSyncer interface {
-	Sync() error
-	ConcurrentSync() bool
-}
 
 // Op is one step of a journaled change: a [Write], a [Copy] or a
 // [Barrier]. The set is closed.
@@ -108,7 +82,7 @@ const (
 	// 10 % faster than 64 MiB on a 706 MiB move when the copy stops for
 	// each) and bounds what a resumed copy redoes; overlapping copies use
 	// at most the distance moved, or half of it when pipelined (see
-	// [ConcurrentSyncer]).
+	// [blockdev.ConcurrentSyncer]).
 	DefaultSyncEveryBytes = 256 << 20
 	maxHeaderBytes        = 64 << 20
 	maxWhatBytes          = 4096

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"os"
 	"sort"
+
+	"github.com/winrepart/winrepart/blockdev"
 )
 
 // Content says what a Write region of the device holds.
@@ -227,7 +229,7 @@ type runner struct {
 }
 
 func (r *runner) sync() error {
-	if s, ok := r.dev.(syncer); ok {
+	if s, ok := r.dev.(blockdev.Syncer); ok {
 		if err := s.Sync(); err != nil {
 			return fmt.Errorf("journal: syncing device: %w", err)
 		}
@@ -286,7 +288,7 @@ func closeRW(f *os.File) error {
 
 func (j *Journal) newRunner(dev Device, f *os.File, opts RunOptions) *runner {
 	r := &runner{j: j, dev: dev, f: f, opts: opts, log: opts.Logger}
-	if cs, ok := dev.(ConcurrentSyncer); ok && cs.ConcurrentSync() {
+	if cs, ok := dev.(blockdev.ConcurrentSyncer); ok && cs.ConcurrentSync() {
 		r.concurrent = true
 	}
 	if r.log == nil {
@@ -382,7 +384,7 @@ func (j *Journal) eachPiece(o *op, lo, hi int64, fn func(a, b int64)) {
 // (high to low). Non-overlapping copies (d >= Length) never write their
 // source at all.
 //
-// On a [ConcurrentSyncer] device the checkpoints of a copy are pipelined:
+// On a [blockdev.ConcurrentSyncer] device the checkpoints of a copy are pipelined:
 // the sync and record closing one window run while the next window is
 // copied, and the window after that waits for them. Windows then span at
 // most d/2, so the chunks run since the last recorded checkpoint, which
@@ -542,7 +544,7 @@ func (r *runner) checkpointAsync(i int, k int64) <-chan error {
 // reusable buffer of one chunk.
 //
 // On a device whose Sync may run beside reads and writes (see
-// [ConcurrentSyncer]) the checkpoints are pipelined: at the end of each
+// [blockdev.ConcurrentSyncer]) the checkpoints are pipelined: at the end of each
 // window the device sync and the progress record of that window start in
 // the background while the next window is copied, and the window after
 // that starts only once they are done. So the chunks run since the last

@@ -5,15 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-)
 
-// pather is the optional power of a [Device] to name the file it was
-// opened from.
-type pather interface{ Path() string }
+	"github.com/winrepart/winrepart/blockdev"
+)
 
 // checkSameDevice refuses a journal path that lies on the device.
 func checkSameDevice(journalPath string, dev Device) error {
-	p, ok := dev.(pather)
+	p, ok := dev.(blockdev.Pather)
 	if !ok || p.Path() == "" {
 		return nil
 	}

@@ -1,6 +1,8 @@
 // Package testutil holds helpers shared by this module's tests: finding the
-// reference tools (sgdisk, sfdisk, mkntfs, ntfsresize, wimlib-imagex, ...)
-// and loading fixtures.
+// reference tools (sgdisk, sfdisk, mkntfs, ntfsresize, wimlib-imagex, ...),
+// loading fixtures, and opening them as read-only disks ([OpenDisk],
+// [OpenFixture]) so that the tests of the packages below the root package
+// need not import it.
 //
 // A test that needs a reference tool calls [NeedTool]. When the tool is
 // missing the test is skipped with a message, unless the environment sets

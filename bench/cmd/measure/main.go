@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command measure runs a command and reports what it cost: wall time, the
 // peak resident set size of the largest process in its tree, and the bytes
 // the whole tree read and wrote.
@@ -27,7 +29,8 @@
 // backing file) is not counted: for loop devices the figures are the bytes
 // the tools asked of the loop device.
 //
-// measure exits with the command's status.
+// measure exits with the command's status. It runs on Linux only: it
+// needs waitid and /proc.
 package main
 
 import (
@@ -100,7 +103,7 @@ func run(out string, argv []string) (int, error) {
 	if ioErr != nil {
 		return 0, ioErr
 	}
-	r := report{wall: wall, maxRSS: ru.Maxrss, io: counters, exit: cmd.ProcessState.ExitCode(), command: strings.Join(argv, " ")}
+	r := report{wall: wall, maxRSS: int64(ru.Maxrss), io: counters, exit: cmd.ProcessState.ExitCode(), command: strings.Join(argv, " ")}
 	w := io.Writer(os.Stderr)
 	if out != "" {
 		f, err := os.OpenFile(out, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
