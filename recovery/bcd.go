@@ -6,13 +6,21 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/google/uuid"
+
 	"github.com/winrepart/winrepart/diag"
+	"github.com/winrepart/winrepart/gpt"
+	"github.com/winrepart/winrepart/recovery/fat"
 	"github.com/winrepart/winrepart/winre/bcd"
 )
 
 // PathBCD is where BIOS Windows keeps its BCD store: on the active
 // partition (System Reserved, or C: when there is none).
 const PathBCD = `\Boot\BCD`
+
+// PathBCDEFI is where UEFI Windows keeps its BCD store: on the EFI system
+// partition, a FAT volume.
+const PathBCDEFI = `\EFI\Microsoft\Boot\BCD`
 
 // BCD is the boot configuration store Inspect read and WinRE's boot chain
 // in it.
@@ -30,8 +38,9 @@ type BCD struct {
 	// loader's recoverysequence names; normally one).
 	WinRE []BCDChain
 	// Resolves is true when WinRE has a chain and every partition device
-	// in it names the active WinRE partition (on MBR disks by this disk's
-	// signature and the partition's start in bytes).
+	// in it names the active WinRE partition: on MBR disks by this disk's
+	// signature and the partition's start in bytes, on GPT disks by this
+	// disk's GUID and the partition's unique GUID.
 	Resolves bool
 }
 
@@ -58,7 +67,9 @@ type BCDDevice struct {
 	// Device is the decoded device, as text.
 	Device string
 	// Partition is the partition of this disk the device names (0 when it
-	// names none, or one on another disk).
+	// names none, or one on another disk): on MBR disks the partition
+	// starting at Offset, on GPT disks the one with the unique GUID the
+	// device names.
 	Partition int
 	// Offset is the partition start in bytes the device names on an MBR
 	// disk (-1 when it names no MBR partition).
@@ -85,12 +96,24 @@ func (l *Layout) PatchableForMove() error {
 	return nil
 }
 
-// findBCD reads the BCD store of an MBR disk and follows WinRE's chain.
+// findBCD reads the BCD store and follows WinRE's chain: \Boot\BCD on
+// the active NTFS partition of an MBR disk, \EFI\Microsoft\Boot\BCD on
+// the EFI system partition of a GPT disk.
 func (in *inspector) findBCD() {
-	l := in.l
-	if l.Scheme != SchemeMBR {
-		return
+	switch in.l.Scheme {
+	case SchemeMBR:
+		in.findBCDOnMBR()
+	case SchemeGPT:
+		in.findBCDOnESP()
 	}
+}
+
+// remedyBCD is the remedy of the BCD problems.
+const remedyBCD = "boot Windows and run reagentc /disable, then reagentc /enable (it rewrites the BCD's WinRE entries); or bcdboot C:\\Windows if the store is missing"
+
+// findBCDOnMBR reads \Boot\BCD of the active NTFS partition (or C:).
+func (in *inspector) findBCDOnMBR() {
+	l := in.l
 	n := l.OS
 	for i := range l.Partitions {
 		p := &l.Partitions[i]
@@ -105,25 +128,70 @@ func (in *inspector) findBCD() {
 	}
 	b := &BCD{Partition: n, Path: PathBCD}
 	l.BCD = b
-	const remedy = "boot Windows and run reagentc /disable, then reagentc /enable (it rewrites the BCD's WinRE entries); or bcdboot C:\\Windows if the store is missing"
-	fail := func(format string, args ...any) {
-		b.Err = fmt.Sprintf(format, args...)
-		in.problem(ProblemBCDUnreadable, diag.Warning, remedy, "BCD store %s on partition %d: %s", PathBCD, n, b.Err)
-	}
 	raw, err := v.ReadFile(PathBCD, bcd.MaxHiveSize)
 	if err != nil {
-		fail("%v", err)
+		in.bcdFailed(b, err)
 		return
 	}
+	in.followBCD(b, raw)
+}
+
+// findBCDOnESP reads \EFI\Microsoft\Boot\BCD of the EFI system
+// partition; with several, the first holding the file. An ESP without the
+// file is not a problem: the ESP may belong to another system, and the
+// store may live on another disk's ESP. One whose FAT volume cannot be
+// read, or whose store cannot, is (bcd-unreadable).
+func (in *inspector) findBCDOnESP() {
+	l := in.l
+	var broken *BCD
+	var brokenErr error
+	for i := range l.Partitions {
+		p := &l.Partitions[i]
+		if p.GPTType != gpt.TypeESP || p.EndBytes(l.SectorSize) > l.SizeBytes {
+			continue
+		}
+		b := &BCD{Partition: p.Number, Path: PathBCDEFI}
+		v, err := fat.Open(in.section(p), p.SizeBytes)
+		if err == nil {
+			var raw []byte
+			raw, err = v.ReadFile(PathBCDEFI, bcd.MaxHiveSize)
+			if err == nil {
+				l.BCD = b
+				in.followBCD(b, raw)
+				return
+			}
+			if errors.Is(err, fat.ErrNotFound) {
+				continue
+			}
+		}
+		if broken == nil {
+			broken, brokenErr = b, err
+		}
+	}
+	if broken != nil {
+		l.BCD = broken
+		in.bcdFailed(broken, brokenErr)
+	}
+}
+
+// bcdFailed records why the store b could not be used and reports it.
+func (in *inspector) bcdFailed(b *BCD, err error) {
+	b.Err = err.Error()
+	b.Dirty = isDirty(err)
+	in.problem(ProblemBCDUnreadable, diag.Warning, remedyBCD, "BCD store %s on partition %d: %s", b.Path, b.Partition, b.Err)
+}
+
+// followBCD parses the hive raw into b and follows WinRE's chain.
+func (in *inspector) followBCD(b *BCD, raw []byte) {
+	l := in.l
 	st, err := bcd.Read(bytes.NewReader(raw), int64(len(raw)))
 	if err != nil {
-		b.Dirty = isDirty(err)
-		fail("%v", err)
+		in.bcdFailed(b, err)
 		return
 	}
 	chains, err := st.WinRE()
 	if err != nil {
-		fail("%v", err)
+		in.bcdFailed(b, err)
 		return
 	}
 	re := 0
@@ -144,11 +212,14 @@ func (in *inspector) findBCD() {
 			d := BCDDevice{Object: braces(cd.Object.String()), Element: elementName(cd.Element), Device: cd.Device.String(), Offset: -1}
 			for _, p := range cd.Device.Partitions() {
 				parts++
-				if p.Style == bcd.StyleMBR {
+				switch {
+				case p.Style == bcd.StyleMBR:
 					d.Offset = int64(p.Offset)
-					if p.DiskSignature == l.DiskSignature {
+					if l.Scheme == SchemeMBR && p.DiskSignature == l.DiskSignature {
 						d.Partition = in.partitionAt(int64(p.Offset))
 					}
+				case p.Style == bcd.StyleGPT && l.Scheme == SchemeGPT && p.DiskGUID == l.DiskGUID:
+					d.Partition = in.partitionWithGUID(p.PartitionGUID)
 				}
 				if d.Partition == 0 || d.Partition != re {
 					b.Resolves = false
@@ -162,9 +233,23 @@ func (in *inspector) findBCD() {
 		b.Resolves = false
 	}
 	if re != 0 && !b.Resolves {
-		in.problem(ProblemBCDWinREMismatch, diag.Warning, remedy,
+		in.problem(ProblemBCDWinREMismatch, diag.Warning, remedyBCD,
 			"the BCD's WinRE entries do not all name the active WinRE partition %d (%s)", re, describeDevices(b))
 	}
+}
+
+// partitionWithGUID returns the number of the GPT partition whose unique
+// GUID is u, or 0.
+func (in *inspector) partitionWithGUID(u uuid.UUID) int {
+	if u == (uuid.UUID{}) {
+		return 0
+	}
+	for i := range in.l.Partitions {
+		if p := &in.l.Partitions[i]; p.UniqueGUID == u {
+			return p.Number
+		}
+	}
+	return 0
 }
 
 // partitionAt returns the number of the partition starting at byte off, or 0.

@@ -69,9 +69,10 @@ const (
 	// change of the disk leaves it too, and the planner refuses to
 	// change a dirty volume unless told to.
 	ProblemVolumeDirty diag.Code = "volume-dirty"
-	// The BCD store (\Boot\BCD on the active partition of an MBR disk)
-	// could not be found, read or followed: missing, corrupt, dirty
-	// (Windows would replay its BCD.LOG files), or without WinRE entries.
+	// The BCD store (\Boot\BCD on the active partition of an MBR disk,
+	// \EFI\Microsoft\Boot\BCD on a GPT disk's ESP) could not be found,
+	// read or followed: missing, corrupt, dirty (Windows would replay its
+	// BCD.LOG files), or without WinRE entries.
 	ProblemBCDUnreadable diag.Code = "bcd-unreadable"
 	// The BCD's WinRE entries (the WinRE loader's device and osdevice,
 	// the ramdisk options' SDI device) name another partition than the

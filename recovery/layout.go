@@ -239,9 +239,11 @@ type Layout struct {
 	// only.
 	WinRE *WinRE
 
-	// BCD is the boot configuration store and WinRE's boot chain in it;
-	// nil when Inspect did not look for it (table only, GPT disks: the ESP
-	// is FAT and is not read) or found no partition to look on.
+	// BCD is the boot configuration store and WinRE's boot chain in it
+	// (\Boot\BCD on an MBR disk's active partition, \EFI\Microsoft\Boot\BCD
+	// on a GPT disk's EFI system partition); nil when Inspect did not look
+	// for it (table only), found no partition to look on, or found an ESP
+	// without a store (it may belong to another disk's Windows).
 	BCD *BCD
 
 	// Problems found, most serious first.

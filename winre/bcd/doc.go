@@ -74,7 +74,18 @@
 // BL_PARTITION_TYPE with GPT 0 and MBR 1, BL_FILE_PATH_DESCRIPTOR) and
 // Misty Projects' BCDEdit notes ("Devices - Partition - Data": an MBR
 // partition device with type 6 at 0x10, the offset in bytes at 0x20, 1 at
-// 0x34 and the disk signature at 0x38 of the element). The ramdisk layout
+// 0x34 and the disk signature at 0x38 of the element). The GPT form puts
+// the partition's unique GUID where the MBR form has its offset and the
+// disk GUID where it has the signature, with partition style 0: ReactOS's
+// BL_PARTITION_TYPE (GptPartition 0, MbrPartition 1) and BL_HARDDISK_DEVICE
+// (the style, then a ULONG MBR signature or a GUID GPT signature), and
+// Microsoft's BcdDeviceQualifiedPartitionData documentation (a GPT
+// partition is named by the disk's GUID and the partition's GUID, an MBR
+// one by the disk signature and the partition's byte offset). No
+// Windows-made store in the shared samples has a partition device (their
+// devices are "boot" and ramdisks on it), so the GPT form is checked
+// against a vector written by hand from those sources (TestParseDeviceGPT).
+// The ramdisk layout
 // (file path version 1, path type 5, nested descriptor then UTF-16 path)
 // was read from the Windows-made stores in the project's shared samples,
 // and every structure is checked in the tests against those stores and

@@ -3,7 +3,8 @@
 // cell), to which Debian's hivexsh, an independent registry writer, adds
 // the BCD objects and elements. Element data is encoded from the
 // documented formats (see the bcd package documentation), in the layout
-// Windows uses for WinRE on an MBR disk.
+// Windows uses for WinRE on an MBR disk or, with [Store.DiskGUID] set, on a
+// GPT disk.
 package bcdtest
 
 import (
@@ -111,6 +112,36 @@ func mbrPartition(sig uint32, offset uint64) []byte {
 	return d
 }
 
+// gptPartition is a 72-byte partition device descriptor naming the GPT
+// partition with unique GUID part on the disk with GUID disk: the
+// partition GUID where an MBR device has its offset (0x10), partition style
+// 0 (GPT) at 0x24 and the disk GUID at 0x28, both GUIDs in Windows' byte
+// order (see the package documentation of winre/bcd, Sources).
+func gptPartition(disk, part uuid.UUID) []byte {
+	le := binary.LittleEndian
+	d := make([]byte, 0x48)
+	le.PutUint32(d[0:], 6)    // partition device
+	le.PutUint32(d[8:], 0x48) // size
+	copy(d[0x10:], guidBytes(part))
+	le.PutUint32(d[0x20:], 0) // local hard disk
+	le.PutUint32(d[0x24:], 0) // GPT
+	copy(d[0x28:], guidBytes(disk))
+	return d
+}
+
+// GPTPartitionElement is the data of a device element naming the GPT
+// partition part on the disk with GUID disk.
+func GPTPartitionElement(disk, part uuid.UUID) []byte {
+	return append(make([]byte, 16), gptPartition(disk, part)...)
+}
+
+// GPTRamdiskElement is the data of a device element naming the ramdisk
+// image path on GPT partition part of disk, with the ramdisk options
+// object options.
+func GPTRamdiskElement(options, disk, part uuid.UUID, path string) []byte {
+	return ramdisk(options, gptPartition(disk, part), path)
+}
+
 // PartitionElement is the data of a device element naming the MBR
 // partition at offset bytes on the disk with signature sig.
 func PartitionElement(sig uint32, offset uint64) []byte {
@@ -121,9 +152,14 @@ func PartitionElement(sig uint32, offset uint64) []byte {
 // image path on the MBR partition at offset bytes of disk sig, with the
 // ramdisk options object options.
 func RamdiskElement(options uuid.UUID, sig uint32, offset uint64, path string) []byte {
+	return ramdisk(options, mbrPartition(sig, offset), path)
+}
+
+// ramdisk is a ramdisk device element whose image file lies on the
+// partition device parent.
+func ramdisk(options uuid.UUID, parent []byte, path string) []byte {
 	le := binary.LittleEndian
 	str := utf16le(path)
-	parent := mbrPartition(sig, offset)
 	fp := make([]byte, 12, 12+len(parent)+len(str))
 	le.PutUint32(fp[0:], 1)
 	le.PutUint32(fp[4:], uint32(12+len(parent)+len(str)))
@@ -164,7 +200,9 @@ func hexBytes(b []byte) string {
 	return strings.Join(parts, ",")
 }
 
-// Store describes the BCD to build.
+// Store describes the BCD to build: an MBR disk's (partitions named by
+// disk signature and byte offset) unless DiskGUID is set, then a GPT
+// disk's (partitions named by disk GUID and unique partition GUID).
 type Store struct {
 	// DiskSignature is the MBR disk signature.
 	DiskSignature uint32
@@ -174,6 +212,27 @@ type Store struct {
 	// SystemOffset is the start of the active partition holding \Boot\BCD
 	// (the boot manager's device).
 	SystemOffset uint64
+
+	// DiskGUID is the GPT disk GUID; when set, the store is a UEFI one.
+	DiskGUID uuid.UUID
+	// ESP, OS and WinRE are the unique GUIDs of the EFI system partition
+	// (the boot manager's device), C: and the WinRE partition (GPT).
+	ESP, OS, WinRE uuid.UUID
+}
+
+// partition, ramdisk: the device elements of s's disk.
+func (s Store) partition(mbrOffset uint64, gpt uuid.UUID) []byte {
+	if s.DiskGUID != (uuid.UUID{}) {
+		return GPTPartitionElement(s.DiskGUID, gpt)
+	}
+	return PartitionElement(s.DiskSignature, mbrOffset)
+}
+
+func (s Store) ramdisk(options uuid.UUID, mbrOffset uint64, gpt uuid.UUID, path string) []byte {
+	if s.DiskGUID != (uuid.UUID{}) {
+		return GPTRamdiskElement(options, s.DiskGUID, gpt, path)
+	}
+	return RamdiskElement(options, s.DiskSignature, mbrOffset, path)
 }
 
 // Script returns the hivexsh script that turns EmptyHive into s's BCD:
@@ -213,28 +272,28 @@ func (s Store) Script() string {
 	id := func(u uuid.UUID) string { return "{" + u.String() + "}" }
 	const wim = `\Recovery\WindowsRE\Winre.wim`
 	object(BootManager, 0x10100002,
-		elem{0x11000001, 3, PartitionElement(s.DiskSignature, s.SystemOffset)},
+		elem{0x11000001, 3, s.partition(s.SystemOffset, s.ESP)},
 		elem{0x12000004, 1, utf16le("Windows Boot Manager")},
 		elem{0x23000003, 1, utf16le(id(OSLoader))},
 		elem{0x24000001, 7, multiSZ(id(OSLoader))})
 	object(OSLoader, 0x10200003,
-		elem{0x11000001, 3, PartitionElement(s.DiskSignature, s.OSOffset)},
+		elem{0x11000001, 3, s.partition(s.OSOffset, s.OS)},
 		elem{0x12000002, 1, utf16le(`\Windows\system32\winload.exe`)},
 		elem{0x12000004, 1, utf16le("Windows 10")},
 		elem{0x14000008, 7, multiSZ(id(WinRELoader))},
 		elem{0x16000009, 3, b(1)},
-		elem{0x21000001, 3, PartitionElement(s.DiskSignature, s.OSOffset)},
+		elem{0x21000001, 3, s.partition(s.OSOffset, s.OS)},
 		elem{0x22000002, 1, utf16le(`\Windows`)})
 	object(WinRELoader, 0x10200003,
-		elem{0x11000001, 3, RamdiskElement(WinREOptions, s.DiskSignature, s.WinREOffset, wim)},
+		elem{0x11000001, 3, s.ramdisk(WinREOptions, s.WinREOffset, s.WinRE, wim)},
 		elem{0x12000002, 1, utf16le(`\windows\system32\winload.exe`)},
 		elem{0x12000004, 1, utf16le("Windows Recovery Environment")},
-		elem{0x21000001, 3, RamdiskElement(WinREOptions, s.DiskSignature, s.WinREOffset, wim)},
+		elem{0x21000001, 3, s.ramdisk(WinREOptions, s.WinREOffset, s.WinRE, wim)},
 		elem{0x22000002, 1, utf16le(`\windows`)},
 		elem{0x26000022, 3, b(1)})
 	object(WinREOptions, 0x30000000,
 		elem{0x12000004, 1, utf16le("Windows Recovery")},
-		elem{0x31000003, 3, PartitionElement(s.DiskSignature, s.WinREOffset)},
+		elem{0x31000003, 3, s.partition(s.WinREOffset, s.WinRE)},
 		elem{0x32000004, 1, utf16le(`\Recovery\WindowsRE\boot.sdi`)})
 	p("commit")
 	return w.String()
@@ -289,6 +348,53 @@ func Install(t testing.TB, img string, start, size int64, hive []byte) {
 	if out, err := exec.Command("ntfscp", "-f", vol, src, "/Boot/BCD").CombinedOutput(); err != nil {
 		t.Fatalf("ntfscp: %v\n%s", err, out)
 	}
+	if buf, err = os.ReadFile(vol); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(buf, start); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// InstallESP writes hive as \EFI\Microsoft\Boot\BCD into the FAT volume
+// at byte start (size bytes) of the disk image img, creating the
+// directories it needs, with mtools (mmd, mcopy) on a copy of the volume,
+// and writes the volume back.
+func InstallESP(t testing.TB, img string, start, size int64, hive []byte) {
+	t.Helper()
+	testutil.NeedTool(t, "mmd", "mcopy", "mdir")
+	dir := t.TempDir()
+	vol, src := filepath.Join(dir, "vol"), filepath.Join(dir, "BCD")
+	if err := os.WriteFile(src, hive, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(img, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, size)
+	if _, err := f.ReadAt(buf, start); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(vol, buf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mtools := func(name string, args ...string) {
+		cmd := exec.Command(name, append([]string{"-i", vol}, args...)...)
+		cmd.Env = append(os.Environ(), "MTOOLS_SKIP_CHECK=1")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+		}
+	}
+	for _, d := range []string{"::/EFI", "::/EFI/Microsoft", "::/EFI/Microsoft/Boot"} {
+		cmd := exec.Command("mdir", "-i", vol, d)
+		cmd.Env = append(os.Environ(), "MTOOLS_SKIP_CHECK=1")
+		if cmd.Run() != nil {
+			mtools("mmd", d)
+		}
+	}
+	mtools("mcopy", "-o", src, "::/EFI/Microsoft/Boot/BCD")
 	if buf, err = os.ReadFile(vol); err != nil {
 		t.Fatal(err)
 	}
