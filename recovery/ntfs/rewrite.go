@@ -1,7 +1,6 @@
 package ntfs
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 
@@ -303,13 +302,7 @@ func resizeResident(rec *Record, a *Attribute, value []byte) error {
 	copy(attr[a.ValueOffset:], value)
 	le.PutUint32(attr[offAttrLength:], uint32(newLen))
 	le.PutUint32(attr[offAttrValueLength:], uint32(len(value)))
-	tail := bytes.Clone(rec.Raw[end:inUse])
-	copy(rec.Raw[a.Offset:], attr)
-	copy(rec.Raw[a.Offset+newLen:], tail)
-	if grow < 0 {
-		clear(rec.Raw[inUse+grow : inUse])
-	}
-	le.PutUint32(rec.Raw[offRecBytesInUse:], uint32(inUse+grow))
+	spliceAttr(rec, a, attr, inUse)
 	return nil
 }
 

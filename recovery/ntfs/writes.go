@@ -330,19 +330,27 @@ func setNonResident(rec *Record, a *Attribute, runs []Run, alloc, data, init, cl
 		le.PutUint64(attr[offAttrCompressedSize:], uint64(c*clusterSize))
 	}
 	inUse := int(le.Uint32(rec.Raw[offRecBytesInUse:]))
-	end := a.Offset + a.Length
 	grow := newLen - a.Length
 	if inUse+grow > len(rec.Raw) {
 		return &RecordError{Record: rec.Number, Offset: a.Offset, Err: errf(ErrNoSpace, "%v needs %d more bytes in a full record", a.Type, grow)}
 	}
-	tail := bytes.Clone(rec.Raw[end:inUse])
+	spliceAttr(rec, a, attr, inUse)
+	return nil
+}
+
+// spliceAttr puts attr in place of attribute a in rec.Raw (fixups
+// applied, inUse bytes in use): the attributes after a move, the bytes
+// the record gives up are zeroed, and BytesInUse follows. The caller has
+// checked that the record has room.
+func spliceAttr(rec *Record, a *Attribute, attr []byte, inUse int) {
+	grow := len(attr) - a.Length
+	tail := bytes.Clone(rec.Raw[a.Offset+a.Length : inUse])
 	copy(rec.Raw[a.Offset:], attr)
-	copy(rec.Raw[a.Offset+newLen:], tail)
+	copy(rec.Raw[a.Offset+len(attr):], tail)
 	if grow < 0 {
 		clear(rec.Raw[inUse+grow : inUse])
 	}
-	le.PutUint32(rec.Raw[offRecBytesInUse:], uint32(inUse+grow))
-	return nil
+	binary.LittleEndian.PutUint32(rec.Raw[offRecBytesInUse:], uint32(inUse+grow))
 }
 
 // reparse parses rec.Raw again after an edit (the offsets of its
