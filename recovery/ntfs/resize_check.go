@@ -301,6 +301,32 @@ func (w *bitmapWindow) firstClear(lcn, n int64) (int64, error) {
 // volume.
 func (v *Volume) eachRun(fn func(rec uint64, a *Attribute, r Run) error) error {
 	tc := v.TotalClusters()
+	return v.eachRecord(func(rec *Record) error {
+		n := rec.Number
+		for _, a := range rec.Attributes {
+			if !a.NonResident {
+				continue
+			}
+			for _, r := range a.Runs {
+				if r.Sparse {
+					continue
+				}
+				if r.LCN+r.Length > tc {
+					return &RecordError{Record: n, Offset: a.Offset, Err: errf(ErrOutOfRange, "%v run %v ends past cluster %d", a.Type, r, tc)}
+				}
+				if err := fn(n, &a, r); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// eachRecord calls fn for every in-use MFT record, in record order,
+// reading $MFT in chunks of about 1 MiB. The record fn gets lives in the
+// chunk: it is valid only until fn returns.
+func (v *Volume) eachRecord(fn func(rec *Record) error) error {
 	chunk := make([]byte, max(v.recordSize, (1<<20)/v.recordSize*v.recordSize))
 	total := int64(v.mftRecords) * v.recordSize
 	for off := int64(0); off < total; off += int64(len(chunk)) {
@@ -313,26 +339,12 @@ func (v *Volume) eachRun(fn func(rec uint64, a *Attribute, r Run) error) error {
 			if string(raw[:4]) != "FILE" || binary.LittleEndian.Uint16(raw[offRecFlags:])&recordFlagInUse == 0 {
 				continue
 			}
-			n := uint64((off + ro) / v.recordSize)
-			rec, err := parseRecordInPlace(raw, n)
+			rec, err := parseRecordInPlace(raw, uint64((off+ro)/v.recordSize))
 			if err != nil {
 				return err
 			}
-			for _, a := range rec.Attributes {
-				if !a.NonResident {
-					continue
-				}
-				for _, r := range a.Runs {
-					if r.Sparse {
-						continue
-					}
-					if r.LCN+r.Length > tc {
-						return &RecordError{Record: n, Offset: a.Offset, Err: errf(ErrOutOfRange, "%v run %v ends past cluster %d", a.Type, r, tc)}
-					}
-					if err := fn(n, &a, r); err != nil {
-						return err
-					}
-				}
+			if err := fn(rec); err != nil {
+				return err
 			}
 		}
 	}
