@@ -10,7 +10,7 @@ import (
 	"github.com/winrepart/winrepart/diag"
 )
 
-// withBitmapAccounting runs f with rsCheckAccounting forced onto its
+// withBitmapAccounting runs f with checkAccounting forced onto its
 // fallback, which holds the whole bitmap and a set of the clusters seen.
 func withBitmapAccounting(t *testing.T, f func()) {
 	t.Helper()
@@ -34,7 +34,7 @@ func TestAccountingBothWays(t *testing.T) {
 
 	// A cluster of $MFT marked free in $Bitmap.
 	freed := bytes.Clone(good)
-	_, bmAttr, err := v.rsSingleExtent(RecordBitmap, "")
+	_, bmAttr, err := v.singleExtent(RecordBitmap, "")
 	if err != nil {
 		t.Fatal(err)
 	}

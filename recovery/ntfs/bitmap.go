@@ -258,3 +258,38 @@ func (v *Volume) ShrinkLimit() (minBytes int64, err error) {
 	}
 	return (last + 2) * v.clusterSize, nil
 }
+
+// bitSet, setBit and clearBit read and change the bit of cluster c in an
+// in-memory $Bitmap.
+func bitSet(bm []byte, c int64) bool { return bm[c>>3]&(1<<(c&7)) != 0 }
+func setBit(bm []byte, c int64)      { bm[c>>3] |= 1 << (c & 7) }
+func clearBit(bm []byte, c int64)    { bm[c>>3] &^= 1 << (c & 7) }
+
+// countSet counts the set bits of clusters [lo, hi) of a bitmap, reading
+// it in chunks.
+func countSet(r io.ReaderAt, lo, hi int64) (int64, error) {
+	var n int64
+	buf := make([]byte, min(scanChunk, max(1, (hi-lo)/8+2)))
+	for c := lo; c < hi; {
+		if c&7 != 0 || hi-c < 8 {
+			var b [1]byte
+			if err := readFull(r, b[:], c>>3); err != nil {
+				return 0, err
+			}
+			if b[0]&(1<<(c&7)) != 0 {
+				n++
+			}
+			c++
+			continue
+		}
+		m := min(int64(len(buf)), (hi-c)/8)
+		if err := readFull(r, buf[:m], c>>3); err != nil {
+			return 0, err
+		}
+		for _, x := range buf[:m] {
+			n += int64(bits.OnesCount8(x))
+		}
+		c += m * 8
+	}
+	return n, nil
+}

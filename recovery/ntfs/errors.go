@@ -146,3 +146,94 @@ func (d *detail) Unwrap() error { return d.err }
 func errf(sentinel error, format string, args ...any) error {
 	return &detail{err: sentinel, msg: fmt.Sprintf(format, args...)}
 }
+
+// Errors of the write side. Refusals (a volume this package will not
+// change) and invalid requests unwrap to one of these.
+var (
+	// ErrTailInUse means a shrink would cut off clusters in use (see
+	// ShrinkError); moving data is not supported.
+	ErrTailInUse = errors.New("ntfs: clusters past the new end are in use")
+	// ErrDirty means the volume carries the dirty flag (chkdsk pending) and
+	// ResizeOptions.AllowDirty was not set.
+	ErrDirty = errors.New("ntfs: volume is marked dirty")
+	// ErrHibernated means Windows hibernated (or Fast Startup left) the
+	// volume: its state lives in hiberfil.sys and any change is lost or
+	// corrupts it.
+	ErrHibernated = errors.New("ntfs: volume is hibernated")
+	// ErrLogFileNotClean means $LogFile holds transactions Windows must
+	// replay first.
+	ErrLogFileNotClean = errors.New("ntfs: $LogFile is not clean")
+	// ErrVersion means the NTFS version is not 3.0 or 3.1 (see VersionError).
+	ErrVersion = errors.New("ntfs: unsupported NTFS version")
+	// ErrBadClusters means $BadClus records bad clusters (see BadClustersError).
+	ErrBadClusters = errors.New("ntfs: bad clusters recorded in $BadClus")
+	// ErrAccounting means the clusters the MFT records use disagree with
+	// $Bitmap (see AccountingError).
+	ErrAccounting = errors.New("ntfs: cluster accounting disagrees with $Bitmap")
+	// ErrBadSize means a requested size or position is impossible.
+	ErrBadSize = errors.New("ntfs: invalid size")
+	// ErrNoSpace means there are not enough free clusters or record bytes.
+	ErrNoSpace = errors.New("ntfs: no space")
+	// ErrBadWrite means a Write list is malformed (lengths, overlaps).
+	ErrBadWrite = errors.New("ntfs: malformed write list")
+	// ErrStale means the volume no longer holds a Write's Old bytes.
+	ErrStale = errors.New("ntfs: volume changed since the writes were planned")
+)
+
+// ShrinkError reports a shrink refused because clusters past the new end
+// are in use.
+type ShrinkError struct {
+	NewBytes      int64 // partition size asked for
+	InUseClusters int64 // clusters in use at or past the new last cluster
+	MinBytes      int64 // smallest partition size possible without moving data
+}
+
+func (e *ShrinkError) Error() string {
+	return fmt.Sprintf("ntfs: cannot shrink to %d bytes: %d clusters in use past the new end; the minimum without moving data is %d bytes", e.NewBytes, e.InUseClusters, e.MinBytes)
+}
+
+// Unwrap returns ErrTailInUse.
+func (e *ShrinkError) Unwrap() error { return ErrTailInUse }
+
+// VersionError reports an NTFS version this package does not modify.
+type VersionError struct {
+	Major, Minor uint8
+}
+
+func (e *VersionError) Error() string {
+	return fmt.Sprintf("ntfs: NTFS version %d.%d, only 3.0 and 3.1 are supported", e.Major, e.Minor)
+}
+
+// Unwrap returns ErrVersion.
+func (e *VersionError) Unwrap() error { return ErrVersion }
+
+// BadClustersError reports clusters listed in $BadClus:$Bad.
+type BadClustersError struct {
+	Clusters int64 // clusters mapped by $Bad (bad clusters)
+}
+
+func (e *BadClustersError) Error() string {
+	return fmt.Sprintf("ntfs: $BadClus lists %d bad clusters", e.Clusters)
+}
+
+// Unwrap returns ErrBadClusters.
+func (e *BadClustersError) Unwrap() error { return ErrBadClusters }
+
+// AccountingError reports a cluster used by an MFT record but free in
+// $Bitmap, or used by two records.
+type AccountingError struct {
+	Record uint64   // MFT record whose runlist uses the cluster
+	Type   AttrType // attribute of that record
+	LCN    int64    // the cluster
+	Other  uint64   // for a doubly used cluster, the first record using it; NoRecord otherwise
+}
+
+func (e *AccountingError) Error() string {
+	if e.Other != NoRecord {
+		return fmt.Sprintf("ntfs: cluster %d used by record %d (%v) and record %d", e.LCN, e.Record, e.Type, e.Other)
+	}
+	return fmt.Sprintf("ntfs: cluster %d used by record %d (%v) is free in $Bitmap", e.LCN, e.Record, e.Type)
+}
+
+// Unwrap returns ErrAccounting.
+func (e *AccountingError) Unwrap() error { return ErrAccounting }

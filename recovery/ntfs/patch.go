@@ -23,7 +23,7 @@ func (v *Volume) PlanHiddenSectors(newStartLBA uint64) ([]diag.Write, error) {
 	if field > math.MaxUint32 {
 		field = 0
 	}
-	p := &rsPlan{v: v}
+	p := &writePlan{v: v}
 	var f [4]byte
 	binary.LittleEndian.PutUint32(f[:], uint32(field))
 	what := fmt.Sprintf("HiddenSectors %d -> %d", v.Boot.HiddenSectors, field)

@@ -117,7 +117,7 @@ func TestResizeRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bmRec, bmAttr, err := v.rsSingleExtent(RecordBitmap, "")
+	bmRec, bmAttr, err := v.singleExtent(RecordBitmap, "")
 	if err != nil {
 		t.Fatal(err)
 	}

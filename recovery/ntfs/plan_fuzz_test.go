@@ -48,7 +48,7 @@ func newResizeBase(f *testing.F) *resizeBase {
 		b.regions = append(b.regions, r)
 		b.records = append(b.records, r)
 	}
-	_, bm, err := v.rsSingleExtent(RecordBitmap, "")
+	_, bm, err := v.singleExtent(RecordBitmap, "")
 	if err != nil {
 		f.Fatal(err)
 	}

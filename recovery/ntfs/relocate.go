@@ -140,14 +140,14 @@ func (v *Volume) PlanShrinkRelocating(newPartitionBytes int64, opts ResizeOption
 		}
 		return &ShrinkPlan{Writes: ws}, nil
 	}
-	g, err := v.rsNewGeometry(newPartitionBytes)
+	g, err := v.newGeometry(newPartitionBytes)
 	if err != nil {
 		return nil, err
 	}
 	if g.totalSectors >= int64(v.Boot.TotalSectors) || newPartitionBytes > v.size {
 		return nil, errf(ErrBadSize, "%d bytes is not smaller than the volume (%d sectors of %d bytes)", newPartitionBytes, v.Boot.TotalSectors, v.Boot.BytesPerSector)
 	}
-	s, err := v.rsPreflight(opts)
+	s, err := v.preflight(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +160,7 @@ func (v *Volume) PlanShrinkRelocating(newPartitionBytes int64, opts ResizeOption
 		return nil, err
 	}
 	if inUse == 0 {
-		ws, err := v.rsShrink(s, g, newPartitionBytes, opts)
+		ws, err := v.planShrinkChecked(s, g, newPartitionBytes, opts)
 		if err != nil {
 			return nil, err
 		}
@@ -171,7 +171,7 @@ func (v *Volume) PlanShrinkRelocating(newPartitionBytes int64, opts ResizeOption
 
 // relShrink plans the relocation out of clusters g.clusters.. and the
 // shrink after it.
-func (v *Volume) relShrink(newPartitionBytes int64, g rsGeom, opts ResizeOptions) (*ShrinkPlan, error) {
+func (v *Volume) relShrink(newPartitionBytes int64, g geometry, opts ResizeOptions) (*ShrinkPlan, error) {
 	end := g.clusters
 	cs := v.clusterSize
 	used, err := v.relUsed()
@@ -209,9 +209,9 @@ func (v *Volume) relShrink(newPartitionBytes int64, g rsGeom, opts ResizeOptions
 	}
 	// The dirty flag first (an interrupted change then still gets chkdsk),
 	// then the records and $Bitmap, planned on the volume as it is.
-	p := &rsPlan{v: v}
+	p := &writePlan{v: v}
 	if opts.SetDirty {
-		if err := v.rsSetDirty(p); err != nil {
+		if err := v.setDirty(p); err != nil {
 			return nil, err
 		}
 	}
@@ -681,7 +681,7 @@ func relRemap(runs []Run, end int64, moves []relMove) ([]Run, error) {
 
 // relRecords plans the new runlists, one record write per record.
 // Attributes whose runlist no longer fits are refused in sc.
-func (v *Volume) relRecords(p *rsPlan, sc *relScanResult, moves []relMove, end int64) error {
+func (v *Volume) relRecords(p *writePlan, sc *relScanResult, moves []relMove, end int64) error {
 	for i := 0; i < len(sc.attrs); {
 		j := i + 1
 		for j < len(sc.attrs) && sc.attrs[j].rec == sc.attrs[i].rec {
@@ -706,7 +706,7 @@ func (v *Volume) relRecords(p *rsPlan, sc *relScanResult, moves []relMove, end i
 			compressed := a.CompressedSize
 			hasCompressed := a.Flags&(AttrFlagCompressed|AttrFlagSparse) != 0 && a.RunsOffset >= attrNonResidentHdrSize+8
 			off := a.Offset
-			if err := rsSetNonResident(rec, a, runs, a.AllocatedSize, a.DataSize, a.InitializedSize, v.clusterSize); err != nil {
+			if err := setNonResident(rec, a, runs, a.AllocatedSize, a.DataSize, a.InitializedSize, v.clusterSize); err != nil {
 				if errors.Is(err, ErrNoSpace) {
 					sc.fixedEnd = max(sc.fixedEnd, ra.last)
 					sc.refuse(UnmovableFile{Record: n, Path: v.relPath(n), Attr: ra.typ, AttrName: ra.name,
@@ -719,7 +719,7 @@ func (v *Volume) relRecords(p *rsPlan, sc *relScanResult, moves []relMove, end i
 			if hasCompressed { // keep the stored value, whatever its writer put there
 				binary.LittleEndian.PutUint64(rec.Raw[off+offAttrCompressedSize:], uint64(compressed))
 			}
-			if rec, err = rsReparse(rec); err != nil {
+			if rec, err = reparse(rec); err != nil {
 				return fmt.Errorf("ntfs: internal error: relocated record %d: %w", n, err)
 			}
 			nm := ra.typ.String()
@@ -752,7 +752,7 @@ func relFind(rec *Record, ra relAttr) *Attribute {
 // relBitmap plans the $Bitmap changes: destinations marked in use, and
 // every cluster past the new end marked free (the moved sources, and
 // clusters marked in use that no record maps, which chkdsk would free).
-func (v *Volume) relBitmap(p *rsPlan, used []relExtent, moves []relMove, end int64) error {
+func (v *Volume) relBitmap(p *writePlan, used []relExtent, moves []relMove, end int64) error {
 	st, err := v.bitmap()
 	if err != nil {
 		return err

@@ -206,7 +206,7 @@ func newRelocBase(f *testing.F) *relocBase {
 		b.regions = append(b.regions, r)
 		b.records = append(b.records, r)
 	}
-	_, bm, err := v.rsSingleExtent(RecordBitmap, "")
+	_, bm, err := v.singleExtent(RecordBitmap, "")
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -275,7 +275,7 @@ func FuzzPlanShrinkRelocating(f *testing.F) {
 		}
 		cs := v.ClusterSize()
 		endBytes := (relocEnd/int64(v.Boot.BytesPerSector) - 1) * int64(v.Boot.BytesPerSector) / cs * cs
-		bm, err := v.rsLoadBitmap()
+		bm, err := v.loadBitmap()
 		if err != nil {
 			t.Fatalf("plan made, bitmap unreadable: %v", err)
 		}

@@ -66,10 +66,10 @@ func FuzzSetNonResident(f *testing.F) {
 			}
 			edit := &Record{Number: rec.Number, Raw: bytes.Clone(rec.Raw)}
 			runs := []Run{{LCN: -1, Length: clusters, Sparse: true, VCN: a.LowestVCN}}
-			if err := rsSetNonResident(edit, &a, runs, clusters*512, clusters*512, 0, 512); err != nil {
+			if err := setNonResident(edit, &a, runs, clusters*512, clusters*512, 0, 512); err != nil {
 				continue
 			}
-			got, err := rsReparse(edit)
+			got, err := reparse(edit)
 			if err != nil {
 				t.Fatalf("rewritten record does not parse: %v", err)
 			}
@@ -108,7 +108,7 @@ func FuzzPatchEntries(f *testing.F) {
 	f.Add([]byte{}, uint64(0))
 	f.Fuzz(func(t *testing.T, b []byte, target uint64) {
 		c := bytes.Clone(b)
-		n, err := rsPatchEntries(c, 0, target, 0x1122334455, 0x66778899)
+		n, err := entrySizes{alloc: 0x1122334455, data: 0x66778899}.patchEntries(c, 0, target)
 		if err != nil && n == 0 && !bytes.Equal(b, c) {
 			t.Fatal("failed patch changed bytes")
 		}

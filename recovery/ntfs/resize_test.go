@@ -274,7 +274,7 @@ func rsCompare(t *testing.T, orig []byte, ours, theirs string) {
 		inB[x] = true
 	}
 	v := openImage(t, ours)
-	bmRec, bmAttr, err := v.rsSingleExtent(RecordBitmap, "")
+	bmRec, bmAttr, err := v.singleExtent(RecordBitmap, "")
 	if err != nil {
 		t.Fatal(err)
 	}

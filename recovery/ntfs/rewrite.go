@@ -1,7 +1,6 @@
 package ntfs
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 
@@ -216,7 +215,7 @@ func (v *Volume) rwPlan(f *rwFile, content []byte) ([]diag.Write, error) {
 	if err := f.room.Check(n); err != nil {
 		return nil, err
 	}
-	p := &rsPlan{v: v}
+	p := &writePlan{v: v}
 	rec := f.rec
 	a := f.ext[0]
 	what := "content of " + path
@@ -271,8 +270,12 @@ func (v *Volume) rwPlan(f *rwFile, content []byte) ([]diag.Write, error) {
 			return nil, err
 		}
 	}
-	for _, dir := range parents {
-		if err := v.fixDirEntries(p, dir, rec.Number, fix); err != nil {
+	for _, parent := range parents {
+		dir, err := v.readParent(parent, rec.Number)
+		if err != nil {
+			return nil, err
+		}
+		if err := v.updateDirEntries(p, dir, rec.Number, fix); err != nil {
 			return nil, err
 		}
 	}
@@ -299,13 +302,7 @@ func resizeResident(rec *Record, a *Attribute, value []byte) error {
 	copy(attr[a.ValueOffset:], value)
 	le.PutUint32(attr[offAttrLength:], uint32(newLen))
 	le.PutUint32(attr[offAttrValueLength:], uint32(len(value)))
-	tail := bytes.Clone(rec.Raw[end:inUse])
-	copy(rec.Raw[a.Offset:], attr)
-	copy(rec.Raw[a.Offset+newLen:], tail)
-	if grow < 0 {
-		clear(rec.Raw[inUse+grow : inUse])
-	}
-	le.PutUint32(rec.Raw[offRecBytesInUse:], uint32(inUse+grow))
+	spliceAttr(rec, a, attr, inUse)
 	return nil
 }
 
@@ -357,85 +354,23 @@ func (s sizeFix) fileNames(rec *Record) []uint64 {
 	return parents
 }
 
-// fixDirEntries applies s to every entry of directory dir's $I30 index
-// that points to record target: in $INDEX_ROOT (a record write) and in
-// the $INDEX_ALLOCATION blocks in use (fixups re-applied per block).
-func (v *Volume) fixDirEntries(p *rsPlan, dir, target uint64, s sizeFix) error {
-	rec, err := v.ReadRecord(dir)
+// readParent reads record n, which a $FILE_NAME of record child names as
+// its parent directory.
+func (v *Volume) readParent(n, child uint64) (*Record, error) {
+	dir, err := v.ReadRecord(n)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if !rec.IsDir() {
-		return &RecordError{Record: dir, Err: errf(ErrNotDirectory, "parent of record %d", target)}
+	if !dir.IsDir() {
+		return nil, &RecordError{Record: n, Err: errf(ErrNotDirectory, "parent of record %d", child)}
 	}
-	le := binary.LittleEndian
-	root := rec.Find(AttrIndexRoot, "$I30")
-	if root == nil || root.NonResident || len(root.Value) < offIRHeader+indexHeaderSize {
-		return &RecordError{Record: dir, Err: errf(ErrNoAttribute, "$INDEX_ROOT $I30")}
-	}
-	base := root.Offset + root.ValueOffset
-	n, err := fixEntries(rec.Raw[:base+len(root.Value)], base+offIRHeader, target, s)
-	if err != nil {
-		return &IndexError{Record: dir, VCN: -1, Err: err}
-	}
-	if n > 0 {
-		if err := p.record(rec, fmt.Sprintf("directory entry of record %d: sizes", target)); err != nil {
-			return err
-		}
-	}
-	if rec.Find(AttrIndexAllocation, "$I30") == nil {
-		return nil
-	}
-	st, err := v.openStream(rec, AttrIndexAllocation, "$I30")
-	if err != nil {
-		return err
-	}
-	bsz := int64(le.Uint32(root.Value[offIRBlockSize:]))
-	if bsz < FixupStride || bsz > maxRecordSize || bsz%FixupStride != 0 || st.isRes {
-		return &IndexError{Record: dir, VCN: -1, Err: errf(ErrBadIndex, "index block size %d", bsz)}
-	}
-	if st.size/bsz > maxIndexBlocks {
-		return &IndexError{Record: dir, VCN: -1, Err: errf(ErrBadIndex, "%d index blocks", st.size/bsz)}
-	}
-	b := make([]byte, bsz)
-	for off := int64(0); off+bsz <= st.size; off += bsz {
-		if err := readFull(st, b, off); err != nil {
-			return err
-		}
-		if string(b[:4]) != "INDX" {
-			continue // a block not in use
-		}
-		if err := ApplyFixups(b); err != nil {
-			return &IndexError{Record: dir, VCN: off / bsz, Err: err}
-		}
-		n, err := fixEntries(b, offIndxHeader, target, s)
-		if err != nil {
-			return &IndexError{Record: dir, VCN: off / bsz, Err: err}
-		}
-		if n == 0 {
-			continue
-		}
-		usn := UpdateSequenceNumber(b) + 1
-		if usn == 0 || usn == 0xFFFF {
-			usn = 1
-		}
-		if err := ProtectFixups(b, usn); err != nil {
-			return err
-		}
-		ext, err := st.extents(off, bsz)
-		if err != nil {
-			return err
-		}
-		if err := p.extents(ext, bytes.Clone(b), fmt.Sprintf("index block %d of record %d: entry of record %d sizes", off/bsz, dir, target)); err != nil {
-			return err
-		}
-	}
-	return nil
+	return dir, nil
 }
 
-// fixEntries walks the index node whose header is at hdr in b and applies
-// s to the entries pointing to target. It returns how many it changed.
-func fixEntries(b []byte, hdr int, target uint64, s sizeFix) (int, error) {
+// patchEntries walks the index node whose header is at hdr in b and
+// applies s to the entries pointing to target. It returns how many it
+// changed.
+func (s sizeFix) patchEntries(b []byte, hdr int, target uint64) (int, error) {
 	le := binary.LittleEndian
 	node, err := indexNode(b, hdr)
 	if err != nil {

@@ -193,7 +193,7 @@ func FuzzResizeResident(f *testing.F) {
 			}
 			return
 		}
-		got, err := rsReparse(work)
+		got, err := reparse(work)
 		if err != nil {
 			t.Fatalf("resized record does not parse: %v", err)
 		}

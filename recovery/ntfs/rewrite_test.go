@@ -223,7 +223,7 @@ func TestRewriteResidentRecord(t *testing.T) {
 		if err := resizeResident(r, &a, bytes.Repeat([]byte{'x'}, n)); err != nil {
 			t.Fatalf("%d bytes: %v", n, err)
 		}
-		got, err := rsReparse(r)
+		got, err := reparse(r)
 		if err != nil {
 			t.Fatalf("%d bytes: %v", n, err)
 		}

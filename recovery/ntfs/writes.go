@@ -103,15 +103,15 @@ func verifyOld(r io.ReaderAt, ws []diag.Write) error {
 	return nil
 }
 
-// rsPlan accumulates the writes of one operation.
-type rsPlan struct {
+// writePlan accumulates the writes of one operation.
+type writePlan struct {
 	v  *Volume
 	ws []diag.Write
 }
 
 // add plans writing b at off (volume bytes), reading the old bytes; a
 // write that changes nothing is dropped.
-func (p *rsPlan) add(off int64, b []byte, what string) error {
+func (p *writePlan) add(off int64, b []byte, what string) error {
 	if off < 0 || off+int64(len(b)) > p.v.size {
 		return errf(ErrOutOfRange, "write %d bytes at %d outside the %d-byte partition (%s)", len(b), off, p.v.size, what)
 	}
@@ -127,7 +127,7 @@ func (p *rsPlan) add(off int64, b []byte, what string) error {
 }
 
 // rsMirrorRecords returns how many MFT records $MFTMirr holds.
-func (v *Volume) rsMirror() (*stream, int64, error) {
+func (v *Volume) mftMirror() (*stream, int64, error) {
 	rec, err := v.ReadRecord(RecordMFTMirr)
 	if err != nil {
 		return nil, 0, err
@@ -146,7 +146,7 @@ func (v *Volume) rsMirror() (*stream, int64, error) {
 // record rec.Number: it bumps the update sequence number, re-protects a
 // copy, checks the result parses, and writes it to $MFT and, for the
 // records $MFTMirr holds, to the mirror too.
-func (p *rsPlan) record(rec *Record, what string) error {
+func (p *writePlan) record(rec *Record, what string) error {
 	raw := bytes.Clone(rec.Raw)
 	usn := UpdateSequenceNumber(raw) + 1
 	if usn == 0 || usn == 0xFFFF {
@@ -165,7 +165,7 @@ func (p *rsPlan) record(rec *Record, what string) error {
 	if err := p.extents(ext, raw, fmt.Sprintf("MFT record %d: %s", rec.Number, what)); err != nil {
 		return err
 	}
-	mirror, n, err := p.v.rsMirror()
+	mirror, n, err := p.v.mftMirror()
 	if err != nil {
 		return err
 	}
@@ -181,7 +181,7 @@ func (p *rsPlan) record(rec *Record, what string) error {
 
 // extents plans writing b over the given extents (FileOffset relative to
 // the first one).
-func (p *rsPlan) extents(ext []Extent, b []byte, what string) error {
+func (p *writePlan) extents(ext []Extent, b []byte, what string) error {
 	if len(ext) == 0 {
 		return nil
 	}
@@ -198,11 +198,110 @@ func (p *rsPlan) extents(ext []Extent, b []byte, what string) error {
 	return nil
 }
 
-// rsSetNonResident rewrites non-resident attribute a of rec (in rec.Raw,
+// streamRange plans writing bytes span[0] to span[1] of a non-resident
+// stream mapped by runs; content holds the stream's bytes from byte base
+// on.
+func (p *writePlan) streamRange(runs []Run, content []byte, base int64, span [2]int64, what string) error {
+	cs := p.v.clusterSize
+	lo, hi := span[0], span[1]
+	for _, r := range runs {
+		a, b := max(lo, r.VCN*cs), min(hi, (r.VCN+r.Length)*cs)
+		if a >= b {
+			continue
+		}
+		if r.Sparse {
+			return errf(ErrBadRunlist, "%s: bytes %d..%d fall in a hole", what, a, b)
+		}
+		if err := p.add(r.LCN*cs+a-r.VCN*cs, content[a-base:b-base], fmt.Sprintf("%s bytes %d..%d", what, a, b)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// entryPatcher changes the $FILE_NAME keys of the entries of one index
+// node (its header at hdr in b) that point to record target, and returns
+// how many it changed. A resize sets $Bitmap's sizes (entrySizes); a
+// rewrite follows a file's old sizes to its new ones (sizeFix).
+type entryPatcher interface {
+	patchEntries(b []byte, hdr int, target uint64) (int, error)
+}
+
+// updateDirEntries applies fix to every entry of directory dir's $I30
+// index that points to record target: in $INDEX_ROOT (dir.Raw is edited
+// and written back as a record) and in the $INDEX_ALLOCATION blocks in
+// use (fixups re-applied per block).
+func (v *Volume) updateDirEntries(p *writePlan, dir *Record, target uint64, fix entryPatcher) error {
+	le := binary.LittleEndian
+	root := dir.Find(AttrIndexRoot, "$I30")
+	if root == nil || root.NonResident || len(root.Value) < offIRHeader+indexHeaderSize {
+		return &RecordError{Record: dir.Number, Err: errf(ErrNoAttribute, "$INDEX_ROOT $I30")}
+	}
+	base := root.Offset + root.ValueOffset
+	n, err := fix.patchEntries(dir.Raw[:base+len(root.Value)], base+offIRHeader, target)
+	if err != nil {
+		return &IndexError{Record: dir.Number, VCN: -1, Err: err}
+	}
+	if n > 0 {
+		if err := p.record(dir, fmt.Sprintf("directory entry of record %d: sizes", target)); err != nil {
+			return err
+		}
+	}
+	if dir.Find(AttrIndexAllocation, "$I30") == nil {
+		return nil
+	}
+	st, err := v.openStream(dir, AttrIndexAllocation, "$I30")
+	if err != nil {
+		return err
+	}
+	bsz := int64(le.Uint32(root.Value[offIRBlockSize:]))
+	if bsz < FixupStride || bsz > maxRecordSize || bsz%FixupStride != 0 || st.isRes {
+		return &IndexError{Record: dir.Number, VCN: -1, Err: errf(ErrBadIndex, "index block size %d", bsz)}
+	}
+	if st.size/bsz > maxIndexBlocks {
+		return &IndexError{Record: dir.Number, VCN: -1, Err: errf(ErrBadIndex, "%d index blocks", st.size/bsz)}
+	}
+	b := make([]byte, bsz)
+	for off := int64(0); off+bsz <= st.size; off += bsz {
+		if err := readFull(st, b, off); err != nil {
+			return err
+		}
+		if string(b[:4]) != "INDX" {
+			continue // a block not in use
+		}
+		if err := ApplyFixups(b); err != nil {
+			return &IndexError{Record: dir.Number, VCN: off / bsz, Err: err}
+		}
+		n, err := fix.patchEntries(b, offIndxHeader, target)
+		if err != nil {
+			return &IndexError{Record: dir.Number, VCN: off / bsz, Err: err}
+		}
+		if n == 0 {
+			continue
+		}
+		usn := UpdateSequenceNumber(b) + 1
+		if usn == 0 || usn == 0xFFFF {
+			usn = 1
+		}
+		if err := ProtectFixups(b, usn); err != nil {
+			return err
+		}
+		ext, err := st.extents(off, bsz)
+		if err != nil {
+			return err
+		}
+		if err := p.extents(ext, bytes.Clone(b), fmt.Sprintf("index block %d of record %d: entry of record %d sizes", off/bsz, dir.Number, target)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setNonResident rewrites non-resident attribute a of rec (in rec.Raw,
 // fixups applied) with new runs and sizes, keeping its header layout. The
 // mapping pairs may grow or shrink; later attributes move and BytesInUse
 // follows. HighestVCN becomes the end of runs minus one.
-func rsSetNonResident(rec *Record, a *Attribute, runs []Run, alloc, data, init, clusterSize int64) error {
+func setNonResident(rec *Record, a *Attribute, runs []Run, alloc, data, init, clusterSize int64) error {
 	le := binary.LittleEndian
 	pairs, err := EncodeRunlist(runs)
 	if err != nil {
@@ -231,24 +330,32 @@ func rsSetNonResident(rec *Record, a *Attribute, runs []Run, alloc, data, init, 
 		le.PutUint64(attr[offAttrCompressedSize:], uint64(c*clusterSize))
 	}
 	inUse := int(le.Uint32(rec.Raw[offRecBytesInUse:]))
-	end := a.Offset + a.Length
 	grow := newLen - a.Length
 	if inUse+grow > len(rec.Raw) {
 		return &RecordError{Record: rec.Number, Offset: a.Offset, Err: errf(ErrNoSpace, "%v needs %d more bytes in a full record", a.Type, grow)}
 	}
-	tail := bytes.Clone(rec.Raw[end:inUse])
-	copy(rec.Raw[a.Offset:], attr)
-	copy(rec.Raw[a.Offset+newLen:], tail)
-	if grow < 0 {
-		clear(rec.Raw[inUse+grow : inUse])
-	}
-	le.PutUint32(rec.Raw[offRecBytesInUse:], uint32(inUse+grow))
+	spliceAttr(rec, a, attr, inUse)
 	return nil
 }
 
-// rsReparse parses rec.Raw again after an edit (the offsets of its
+// spliceAttr puts attr in place of attribute a in rec.Raw (fixups
+// applied, inUse bytes in use): the attributes after a move, the bytes
+// the record gives up are zeroed, and BytesInUse follows. The caller has
+// checked that the record has room.
+func spliceAttr(rec *Record, a *Attribute, attr []byte, inUse int) {
+	grow := len(attr) - a.Length
+	tail := bytes.Clone(rec.Raw[a.Offset+a.Length : inUse])
+	copy(rec.Raw[a.Offset:], attr)
+	copy(rec.Raw[a.Offset+len(attr):], tail)
+	if grow < 0 {
+		clear(rec.Raw[inUse+grow : inUse])
+	}
+	binary.LittleEndian.PutUint32(rec.Raw[offRecBytesInUse:], uint32(inUse+grow))
+}
+
+// reparse parses rec.Raw again after an edit (the offsets of its
 // attributes may have moved).
-func rsReparse(rec *Record) (*Record, error) {
+func reparse(rec *Record) (*Record, error) {
 	raw := bytes.Clone(rec.Raw)
 	if err := ProtectFixups(raw, UpdateSequenceNumber(raw)); err != nil {
 		return nil, err
