@@ -32,12 +32,13 @@ type builder struct {
 	ov   *overlay
 	ops  []journal.Op
 	opts ntfs.ResizeOptions
+	ao   ApplyOptions
 }
 
 // buildOps reads the disk through r (never writing it) and returns the
 // journal operations that carry out p on the disk inspected as l.
 func buildOps(r io.ReaderAt, l *recovery.Layout, p *planner.Plan, o ApplyOptions) ([]journal.Op, error) {
-	b := &builder{l: l, p: p, ss: int64(l.SectorSize), ov: &overlay{base: r}, opts: ntfs.DefaultResizeOptions()}
+	b := &builder{l: l, p: p, ss: int64(l.SectorSize), ov: &overlay{base: r}, opts: ntfs.DefaultResizeOptions(), ao: o}
 	b.opts.SetDirty = !o.KeepClean
 	for _, s := range p.Steps {
 		if err := b.step(s); err != nil {
@@ -163,11 +164,18 @@ func (b *builder) resizeStep(s planner.Step) error {
 		// s.SizeBytes is the volume: the partition less one sector. Data in
 		// the cut-off tail is moved first: copies into free clusters, a
 		// barrier, then the metadata writes (which switch to the copies).
-		o := b.resizeOpts(q)
-		o.Relocate = true
-		sp, err := v.PlanShrinkRelocating(s.SizeBytes+b.ss, o)
+		// planOSShrink is what the planner's Relocator asked, so on an
+		// unchanged disk it moves what the plan says it moves.
+		sp, err := planOSShrink(v, q, s.SizeBytes+b.ss, b.ao)
 		if err != nil {
+			if s.MovedBytes == 0 && errors.Is(err, ntfs.ErrTailInUse) {
+				return fmt.Errorf("%w: C:'s tail is in use where the plan found it free: %w", ErrChanged, err)
+			}
 			return err
+		}
+		if sp.MovedBytes != s.MovedBytes || sp.MovedFiles != s.MovedFiles {
+			return fmt.Errorf("%w: the plan moves %d bytes of %d files out of C:'s tail, the disk now needs %d bytes of %d files",
+				ErrChanged, s.MovedBytes, s.MovedFiles, sp.MovedBytes, sp.MovedFiles)
 		}
 		if err := b.relocationCopies(s.Offset, v.ClusterSize(), sp.Copies); err != nil {
 			return err

@@ -195,7 +195,14 @@ func parseHex(s string, bits int) (uint64, error) {
 
 func (j *stepJSON) step(field string, scheme recovery.Scheme) (Step, error) {
 	s := Step{Kind: j.Kind, Partition: j.Partition, StartLBA: j.StartLBA, EndLBA: j.EndLBA, Offset: j.Offset, SizeBytes: j.SizeBytes,
-		From: j.From, HiddenSectors: j.HiddenSectors, Path: j.Path, Detail: j.Detail}
+		From: j.From, HiddenSectors: j.HiddenSectors, Path: j.Path, Detail: j.Detail,
+		MovedBytes: j.MovedBytes, MovedFiles: j.MovedFiles}
+	if j.MovedBytes < 0 || j.MovedFiles < 0 {
+		return s, savedErr(field+".movedBytes", "%d bytes of %d files", j.MovedBytes, j.MovedFiles)
+	}
+	if (j.MovedBytes != 0 || j.MovedFiles != 0) && j.Kind != StepShrinkFilesystem {
+		return s, savedErr(field+".movedBytes", "on a %s step", j.Kind)
+	}
 	switch j.Direction {
 	case "", "forward":
 	case "backward":

@@ -99,6 +99,12 @@ type Step struct {
 	HiddenSectors uint64
 	// Path is the file patch-reagent edits, on the OS partition.
 	Path string
+	// MovedBytes and MovedFiles are, on shrink-filesystem, what is moved
+	// out of the cut-off tail before the volume shrinks: the bytes copied
+	// and the number of files (MFT records) they belong to, exactly as the
+	// executor plans them (see [Relocator]). Zero when the tail is free.
+	MovedBytes int64
+	MovedFiles int
 	// GPT and MBR hold the complete new table for write-table (one of them);
 	// call their Writes method for the bytes to write.
 	GPT *gpt.Table
