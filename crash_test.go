@@ -59,6 +59,11 @@ type crashLayout struct {
 	reMiB      int64 // size of WinRE
 	minFree    int64 // planner.Options.MinFreeBytes
 	strategy   planner.Strategy
+	// tailFiles small files (1 to 6 KiB) go onto C: behind a filler of
+	// fillerMiB that is then truncated to nothing, so libntfs-3g puts them
+	// (and the Windows files) in C:'s tail: shrinking C: must move them.
+	tailFiles int
+	fillerMiB int64
 }
 
 // crashDisk is a built crashLayout: the image, the partition numbers and
@@ -148,7 +153,14 @@ func buildCrashDisk(t *testing.T, c crashLayout) *crashDisk {
 		label    string
 		files    map[string][]byte
 	}{{osLBA, c.osMiB, "Windows", osFiles}, {reLBA, c.reMiB, "Recovery", reFiles}} {
-		vol := ntfsVolume(t, v.mib*miniMiB, int(v.lba), v.label, writeTree(t, v.files))
+		tree := writeTree(t, v.files)
+		var vol string
+		if v.label == "Windows" && c.fillerMiB > 0 {
+			writeTailFiles(t, tree, c.tailFiles, d.osFiles)
+			vol = ntfsVolumeBehindFiller(t, v.mib*miniMiB, int(v.lba), v.label, tree, c.fillerMiB*miniMiB)
+		} else {
+			vol = ntfsVolume(t, v.mib*miniMiB, int(v.lba), v.label, tree)
+		}
 		data, err := os.ReadFile(vol)
 		if err != nil {
 			t.Fatal(err)
