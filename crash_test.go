@@ -1,6 +1,7 @@
 package winrepart
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -59,6 +61,11 @@ type crashLayout struct {
 	reMiB      int64 // size of WinRE
 	minFree    int64 // planner.Options.MinFreeBytes
 	strategy   planner.Strategy
+	// tailFiles small files (1 to 6 KiB) go onto C: behind a filler of
+	// fillerMiB that is then truncated to nothing, so libntfs-3g puts them
+	// (and the Windows files) in C:'s tail: shrinking C: must move them.
+	tailFiles int
+	fillerMiB int64
 }
 
 // crashDisk is a built crashLayout: the image, the partition numbers and
@@ -148,7 +155,14 @@ func buildCrashDisk(t *testing.T, c crashLayout) *crashDisk {
 		label    string
 		files    map[string][]byte
 	}{{osLBA, c.osMiB, "Windows", osFiles}, {reLBA, c.reMiB, "Recovery", reFiles}} {
-		vol := ntfsVolume(t, v.mib*miniMiB, int(v.lba), v.label, writeTree(t, v.files))
+		tree := writeTree(t, v.files)
+		var vol string
+		if v.label == "Windows" && c.fillerMiB > 0 {
+			writeTailFiles(t, tree, c.tailFiles, d.osFiles)
+			vol = ntfsVolumeBehindFiller(t, v.mib*miniMiB, int(v.lba), v.label, tree, c.fillerMiB*miniMiB)
+		} else {
+			vol = ntfsVolume(t, v.mib*miniMiB, int(v.lba), v.label, tree)
+		}
 		data, err := os.ReadFile(vol)
 		if err != nil {
 			t.Fatal(err)
@@ -245,6 +259,39 @@ type crashStates struct {
 	// free is the destination of a non-overlapping copy (zero length when
 	// the copy overlaps its source: then the old state is exact).
 	freeOff, freeLen int64
+	// relocated are the destinations of the copies a relocating shrink of
+	// C: makes into its free clusters: rolled back the same way, they may
+	// hold copied data in the old state too.
+	relocated []journal.Extent
+}
+
+// relocatedDsts returns the byte ranges the relocation copies among ops
+// write (journal.Copy ops that move data out of C:'s cut-off tail).
+func relocatedDsts(ops []journal.Op) []journal.Extent {
+	var out []journal.Extent
+	for _, o := range ops {
+		if c, ok := o.(journal.Copy); ok && strings.HasPrefix(c.What, "relocate ") {
+			for _, e := range c.Extents {
+				out = append(out, journal.Extent{Offset: c.Dst + e.Offset, Length: e.Length})
+			}
+		}
+	}
+	return out
+}
+
+// oldOutside reports whether m holds the old state everywhere outside the
+// given ranges.
+func (s *crashStates) oldOutside(m *faultdev.Mem, free []journal.Extent) bool {
+	free = slices.Clone(free)
+	slices.SortFunc(free, func(a, b journal.Extent) int { return cmp.Compare(a.Offset, b.Offset) })
+	pos := int64(0)
+	for _, f := range free {
+		if f.Offset > pos && !sameRange(m, s.old, pos, f.Offset-pos) {
+			return false
+		}
+		pos = max(pos, f.Offset+f.Length)
+	}
+	return sameRange(m, s.old, pos, m.Size()-pos)
 }
 
 // outcome names which of the two states m holds: "old", "old-but-free"
@@ -259,8 +306,17 @@ func (s *crashStates) outcome(m *faultdev.Mem) string {
 	if dNew < 0 {
 		return "new"
 	}
-	if end := s.freeOff + s.freeLen; s.freeLen > 0 && dOld >= s.freeOff && dOld < end && sameRange(m, s.old, end, m.Size()-end) {
+	if end := s.freeOff + s.freeLen; len(s.relocated) == 0 && s.freeLen > 0 && dOld >= s.freeOff && dOld < end && sameRange(m, s.old, end, m.Size()-end) {
 		return "old-but-free"
+	}
+	if len(s.relocated) > 0 {
+		free := s.relocated
+		if s.freeLen > 0 {
+			free = append(slices.Clone(free), journal.Extent{Offset: s.freeOff, Length: s.freeLen})
+		}
+		if s.oldOutside(m, free) {
+			return "old-but-free"
+		}
 	}
 	return fmt.Sprintf("neither (differs from old at byte %d, from new at %d)", dOld, dNew)
 }
@@ -329,6 +385,9 @@ func TestCrashApply(t *testing.T) {
 var crashLayouts = []crashLayout{
 	{name: "shrink-os", osMiB: 192, reMiB: 48, minFree: 24 * miniMiB, strategy: planner.StrategyShrinkOS},
 	{name: "relocate", winreFirst: true, osMiB: 224, reMiB: 48, minFree: 24 * miniMiB, strategy: planner.StrategyRelocate},
+	// shrink-os whose cut-off tail of C: holds files: they move into free
+	// clusters of C: first (see TestApplyRelocatingTail).
+	{name: "shrink-os-tail-in-use", osMiB: 192, reMiB: 48, minFree: 24 * miniMiB, strategy: planner.StrategyShrinkOS, tailFiles: 200, fillerMiB: 140},
 }
 
 func crashApply(t *testing.T, c crashLayout) {
@@ -340,7 +399,7 @@ func crashApply(t *testing.T, c crashLayout) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := planner.New(l, planner.Options{MinFreeBytes: c.minFree})
+	p := planner.New(l, planner.Options{MinFreeBytes: c.minFree, Relocator: NewRelocator(crashDev{old}, l)})
 	if p.Refused || p.Strategy != c.strategy {
 		t.Fatalf("plan: want strategy %s, got:\n%s", c.strategy, p)
 	}
@@ -348,14 +407,23 @@ func crashApply(t *testing.T, c crashLayout) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The partition's copy, and the relocation's copies when C:'s tail
+	// is in use (they come first, in the shrink of C:).
 	var copies []journal.Copy
+	relocated := relocatedDsts(ops)
+	nReloc := 0
 	for _, o := range ops {
-		if cp, ok := o.(journal.Copy); ok {
+		if cp, ok := o.(journal.Copy); ok && !strings.HasPrefix(cp.What, "relocate ") {
 			copies = append(copies, cp)
+		} else if ok {
+			nReloc++
 		}
 	}
 	if len(copies) != 1 {
-		t.Fatalf("%d copies in the ops, want 1", len(copies))
+		t.Fatalf("%d partition copies in the ops, want 1", len(copies))
+	}
+	if (c.tailFiles > 0) != (len(relocated) > 0) {
+		t.Fatalf("%d tail files, %d relocated extents", c.tailFiles, len(relocated))
 	}
 	dir := t.TempDir()
 	jn := 0
@@ -380,14 +448,20 @@ func crashApply(t *testing.T, c crashLayout) {
 		t.Fatal("the clean apply changed nothing")
 	}
 	cp := copies[0]
-	cs := &crashStates{old: old, new: newMem}
+	cs := &crashStates{old: old, new: newMem, relocated: relocated}
 	if cp.Dst >= cp.Src+cp.Length || cp.Src >= cp.Dst+cp.Length {
 		cs.freeOff, cs.freeLen = cp.Dst, cp.Length
 	}
 	ss := int64(l.SectorSize)
 	gptEnd, backup := 34*ss, d.sizeBytes-33*ss
-	var copyW, tableW []int
+	var copyW, tableW, relocW []int
 	for i, s := range cleanFD.Log() {
+		for _, e := range relocated {
+			if s.Offset >= e.Offset && s.Offset < e.Offset+e.Length {
+				relocW = append(relocW, i)
+				break
+			}
+		}
 		switch {
 		case s.Offset >= cp.Dst && s.Offset < cp.Dst+cp.Length:
 			copyW = append(copyW, i)
@@ -400,8 +474,13 @@ func crashApply(t *testing.T, c crashLayout) {
 	}
 	// The crash points whose recovered disk the reference tools check.
 	deep := map[int]bool{0: true, copyW[len(copyW)/2]: true, min(tableW[len(tableW)-1]+1, writes-1): true, writes - 1: true}
-	t.Logf("plan: %s; %d ops, %d device writes in a clean Apply (%d of the copy, %d of the tables); built and planned in %v",
-		p.Summary, len(ops), writes, len(copyW), len(tableW), time.Since(start).Round(time.Millisecond))
+	if len(relocW) > 0 {
+		// Mid-relocation, and right after it (the records switch next).
+		deep[relocW[len(relocW)/2]] = true
+		deep[relocW[len(relocW)-1]+1] = true
+	}
+	t.Logf("plan: %s; %d ops, %d device writes in a clean Apply (%d of the copy, %d of the tables, %d of %d relocation copies); built and planned in %v",
+		p.Summary, len(ops), writes, len(copyW), len(tableW), len(relocW), nReloc, time.Since(start).Round(time.Millisecond))
 
 	step := 1
 	if testing.Short() {
@@ -521,7 +600,7 @@ func crashApply(t *testing.T, c crashLayout) {
 			// then Recover again.
 			if needDouble {
 				for i, jk := range []int{0, rw / 2, rw - 1} {
-					if jk < 0 || (i > 0 && jk <= rw/2*(i-1)) {
+					if rw == 0 || jk < 0 || (i > 0 && jk <= rw/2*(i-1)) { // rw == 0: the recovery wrote nothing to crash
 						continue
 					}
 					m2 := crashed

@@ -27,19 +27,18 @@ const extentGap = 1 << 20
 // step's writes on an overlay of the device that already holds the steps
 // before it, reading the device but never writing it.
 type builder struct {
-	l    *recovery.Layout
-	p    *planner.Plan
-	ss   int64
-	ov   *overlay
-	ops  []journal.Op
-	opts ntfs.ResizeOptions
+	l   *recovery.Layout
+	p   *planner.Plan
+	ss  int64
+	ov  *overlay
+	ops []journal.Op
+	ao  ApplyOptions
 }
 
 // buildOps reads the disk through r (never writing it) and returns the
 // journal operations that carry out p on the disk inspected as l.
 func buildOps(r io.ReaderAt, l *recovery.Layout, p *planner.Plan, o ApplyOptions) ([]journal.Op, error) {
-	b := &builder{l: l, p: p, ss: int64(l.SectorSize), ov: &overlay{base: r}, opts: ntfs.DefaultResizeOptions()}
-	b.opts.SetDirty = !o.KeepClean
+	b := &builder{l: l, p: p, ss: int64(l.SectorSize), ov: &overlay{base: r}, ao: o}
 	for _, s := range p.Steps {
 		if err := b.step(s); err != nil {
 			return nil, fmt.Errorf("winrepart: preparing step %s: %w", s.Kind(), err)
@@ -92,12 +91,9 @@ func (b *builder) partition(n int) (*recovery.Partition, error) {
 	return q, nil
 }
 
-// resizeOpts allows a dirty volume when the plan accepted one (the planner
-// refuses dirty volumes unless told otherwise).
+// resizeOpts are the NTFS options of q's volume (see resizeOptions).
 func (b *builder) resizeOpts(q *recovery.Partition) ntfs.ResizeOptions {
-	o := b.opts
-	o.AllowDirty = q.FS != nil && q.FS.Dirty
-	return o
+	return resizeOptions(q, b.ao)
 }
 
 func (b *builder) step(s planner.Step) error {
@@ -162,11 +158,18 @@ func (b *builder) shrinkFilesystem(s planner.ShrinkFilesystem) error {
 	if err != nil {
 		return err
 	}
-	o := b.resizeOpts(q)
-	o.Relocate = true
-	sp, err := v.PlanShrinkRelocating(s.SizeBytes+b.ss, o)
+	// planOSShrink is what the planner's Relocator asked, so on an
+	// unchanged disk it moves what the plan says it moves.
+	sp, err := planOSShrink(v, q, s.SizeBytes+b.ss, b.ao)
 	if err != nil {
+		if s.MovedBytes == 0 && errors.Is(err, ntfs.ErrTailInUse) {
+			return fmt.Errorf("%w: C:'s tail is in use where the plan found it free: %w", ErrChanged, err)
+		}
 		return err
+	}
+	if sp.MovedBytes != s.MovedBytes || sp.MovedFiles != s.MovedFiles {
+		return fmt.Errorf("%w: the plan moves %d bytes of %d files out of C:'s tail, the disk now needs %d bytes of %d files",
+			ErrChanged, s.MovedBytes, s.MovedFiles, sp.MovedBytes, sp.MovedFiles)
 	}
 	if err := b.relocationCopies(s.Offset, v.ClusterSize(), sp.Copies); err != nil {
 		return err

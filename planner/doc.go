@@ -6,7 +6,16 @@
 //
 // [New] takes a [recovery.Layout] (what Inspect found on the disk) and
 // [Options], and returns a Plan. It is pure: no I/O, no clock, the same
-// plan for the same input. Strategies are tried least invasive first:
+// plan for the same input. The one exception is asked for: when C: must
+// shrink past its last used cluster, the plan asks Options.Relocator
+// (winrepart.NewRelocator reads the disk) whether the data in the cut-off
+// tail can be moved into free space before the new end, and what that
+// moves; the shrink-filesystem step then carries the exact bytes and files
+// ([Step.MovedBytes], [Step.MovedFiles]). Without a Relocator, or with
+// Options.NoRelocate, such a shrink is refused (os-tail-in-use), and a
+// relocation that cannot be done is refused naming the files that cannot
+// move and the largest shrink reachable. Strategies are tried least
+// invasive first:
 //
 //   - noop: WinRE already has the free space the [Policy] asks for;
 //   - grow-in-place: free space follows WinRE (on a GPT disk that grew, the
@@ -31,8 +40,8 @@
 //
 // A refused plan lists every [Reason] found, each with a stable [Code], a
 // message with numbers and a suggestion: BitLocker, hibernation, dirty or
-// unclean volumes, C:'s tail in use (how much, and the largest possible
-// shrink), no room, an invalid table (with the repair to run), an unknown
+// unclean volumes, C:'s tail in use and not movable (how much, the files
+// that cannot move, and the largest possible shrink), no room, an invalid table (with the repair to run), an unknown
 // layout, a device shorter than its table, WinRE on C: or disabled.
 //
 // # Output

@@ -33,6 +33,8 @@ type stepJSON struct {
 	UniqueGUID    string          `json:"uniqueGUID,omitempty"`
 	HiddenSectors uint64          `json:"hiddenSectors,omitempty"`
 	Path          string          `json:"path,omitempty"`
+	MovedBytes    int64           `json:"movedBytes,omitempty"`
+	MovedFiles    int             `json:"movedFiles,omitempty"`
 	Table         recovery.Scheme `json:"table,omitempty"`
 	Detail        string          `json:"detail"`
 	// GPT and MBR carry the write-table step's table, so that a saved plan
@@ -142,7 +144,8 @@ func (p *Plan) MarshalJSON() ([]byte, error) {
 	for _, st := range p.Steps {
 		s := flatten(st)
 		j := stepJSON{Kind: s.Kind, Partition: s.Partition, StartLBA: s.StartLBA, EndLBA: s.EndLBA, Offset: s.Offset,
-			SizeBytes: s.SizeBytes, From: s.From, HiddenSectors: s.HiddenSectors, Path: s.Path, Detail: s.Detail}
+			SizeBytes: s.SizeBytes, From: s.From, HiddenSectors: s.HiddenSectors, Path: s.Path, Detail: s.Detail,
+			MovedBytes: s.MovedBytes, MovedFiles: s.MovedFiles}
 		if s.Kind == StepCopyData {
 			j.Direction = "forward"
 			if s.Backward {

@@ -70,6 +70,15 @@ type Options struct {
 	BCDPatching bool
 	// Policy is the sizing policy; zero fields take their defaults.
 	Policy Policy
+	// Relocator, when set, lets a plan shrink C: past its last used
+	// cluster: it is asked whether the data in the cut-off tail can be
+	// moved, and what that moves (see [Relocator]). Without one, such a
+	// shrink is refused (os-tail-in-use).
+	Relocator Relocator
+	// NoRelocate refuses a shrink of C: past its last used cluster even
+	// when a Relocator could move the data (os-tail-in-use), for callers
+	// who want no data moved.
+	NoRelocate bool
 }
 
 // resolved returns o with every default filled in for layout l.

@@ -53,6 +53,10 @@ type planner struct {
 	obs    []obstacle
 
 	wimBytes, freeBytes, requiredFree, needSize int64
+
+	// reloc is what the shrink of C: moves out of its cut-off tail (nil
+	// when the tail is free or C: does not shrink).
+	reloc *Relocation
 }
 
 // New decides how to give the WinRE partition of l the free space the
@@ -489,7 +493,8 @@ func (pl *planner) checkStates(ch change) {
 	}
 }
 
-// checkTail refuses a shrink of C: past its last used cluster.
+// checkTail refuses a shrink of C: past its last used cluster, unless
+// the data in the cut-off tail can be moved (see [Relocator]).
 func (pl *planner) checkTail(ch change) {
 	f, p, ss := pl.os.FS, pl.p, pl.ss
 	if f == nil || f.BitLocker || f.Kind != recovery.FSNTFS {
@@ -505,7 +510,11 @@ func (pl *planner) checkTail(ch change) {
 		p.refuse(CodeOSTailInUse, "how much of C:'s tail is free could not be measured", "inspect the disk with filesystems")
 		return
 	}
-	if newTotal < used {
+	if newTotal < used && !p.Refused {
+		// Asking the relocator costs a read of C:'s MFT: only for a plan
+		// that nothing else refuses.
+		pl.reloc, _ = pl.relocate(ch.osNewEnd, shrink, used-newTotal)
+	} else if newTotal < used {
 		p.refuse(CodeOSTailInUse, fmt.Sprintf("C: must shrink by %s but %s of that tail is in use; the largest shrink possible without moving data is %s",
 			mib(shrink), mibUp(used-newTotal), mib(max(f.ShrinkableBytes, 0))),
 			"defragment C: in Windows (or shrink it with Disk Management, which moves data), or run the Windows-side script, then plan again")

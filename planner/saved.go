@@ -207,7 +207,11 @@ func (j *stepJSON) step(field string, scheme recovery.Scheme) (Step, error) {
 
 func (j *stepJSON) flat(field string, scheme recovery.Scheme) (flatStep, error) {
 	s := flatStep{Kind: j.Kind, Partition: j.Partition, StartLBA: j.StartLBA, EndLBA: j.EndLBA, Offset: j.Offset, SizeBytes: j.SizeBytes,
-		From: j.From, HiddenSectors: j.HiddenSectors, Path: j.Path, Detail: j.Detail}
+		From: j.From, HiddenSectors: j.HiddenSectors, Path: j.Path, Detail: j.Detail,
+		MovedBytes: j.MovedBytes, MovedFiles: j.MovedFiles}
+	if j.MovedBytes < 0 || j.MovedFiles < 0 {
+		return s, savedErr(field+".movedBytes", "%d bytes of %d files", j.MovedBytes, j.MovedFiles)
+	}
 	switch j.Direction {
 	case "", "forward":
 	case "backward":

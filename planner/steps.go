@@ -47,6 +47,12 @@ func (a About) Detail() string { return a.Text }
 type ShrinkFilesystem struct {
 	Partition         int
 	Offset, SizeBytes int64
+	// MovedBytes and MovedFiles are what is moved out of the cut-off tail
+	// before the volume shrinks: the bytes copied and the number of files
+	// (MFT records) they belong to, exactly as the executor plans them
+	// (see [Relocator]). Zero when the tail is free.
+	MovedBytes int64
+	MovedFiles int
 	About
 }
 
@@ -231,6 +237,8 @@ type flatStep struct {
 	UniqueGUID              uuid.UUID
 	HiddenSectors           uint64
 	Path                    string
+	MovedBytes              int64
+	MovedFiles              int
 	GPT                     *gpt.Table
 	MBR                     *mbr.Table
 	Detail                  string
@@ -242,6 +250,7 @@ func flatten(s Step) flatStep {
 	switch s := s.(type) {
 	case ShrinkFilesystem:
 		f.Partition, f.Offset, f.SizeBytes = s.Partition, s.Offset, s.SizeBytes
+		f.MovedBytes, f.MovedFiles = s.MovedBytes, s.MovedFiles
 	case GrowFilesystem:
 		f.Partition, f.Offset, f.SizeBytes = s.Partition, s.Offset, s.SizeBytes
 	case CopyData:
@@ -282,7 +291,8 @@ func (f flatStep) typed() (Step, error) {
 	var s Step
 	switch f.Kind {
 	case StepShrinkFilesystem:
-		s = ShrinkFilesystem{Partition: f.Partition, Offset: f.Offset, SizeBytes: f.SizeBytes, About: a}
+		s = ShrinkFilesystem{Partition: f.Partition, Offset: f.Offset, SizeBytes: f.SizeBytes,
+			MovedBytes: f.MovedBytes, MovedFiles: f.MovedFiles, About: a}
 	case StepGrowFilesystem:
 		s = GrowFilesystem{Partition: f.Partition, Offset: f.Offset, SizeBytes: f.SizeBytes, About: a}
 	case StepCopyData:

@@ -100,3 +100,20 @@ func resizeTo(q *recovery.Partition, end int64, ss int) {
 		f.ShrinkableBytes += d
 	}
 }
+
+// byteCount renders an exact byte count, with MiB when it is large:
+// "12582912 bytes (12 MiB)".
+func byteCount(b int64) string {
+	if b < MiB {
+		return strconv.FormatInt(b, 10) + " bytes"
+	}
+	return strconv.FormatInt(b, 10) + " bytes (" + mib(b) + ")"
+}
+
+// plural renders "1 file", "2 files".
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return strconv.Itoa(n) + " " + what + "s"
+}

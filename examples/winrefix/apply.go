@@ -68,7 +68,7 @@ func applyPath(ctx context.Context, path, journalPath string, pf planFlags, yes 
 	if err != nil {
 		return exitFailed, err
 	}
-	p, code, err := pf.planFor(l)
+	p, code, err := pf.planFor(dev, l)
 	if err != nil {
 		return code, err
 	}

@@ -6,9 +6,9 @@
 //
 //	winrefix demo    [-q] [--keep]
 //	winrefix inspect [--json] [--journal FILE] [--sector-size N] [--table-only] [PATH]
-//	winrefix plan    [--json] [--min-free SIZE] [--size SIZE] [--allow-dirty] [--sector-size N] [PATH]
-//	winrefix script  [--format powershell|diskpart|intune] [--out DIR] [--min-free SIZE] [--size SIZE] [--allow-dirty] [--sector-size N] [PATH]
-//	winrefix apply   [--yes] [--json] [-q] [-v] [--plan FILE] [--journal FILE] [--min-free SIZE] [--size SIZE] [--allow-dirty] [--sector-size N] PATH
+//	winrefix plan    [--json] [--min-free SIZE] [--size SIZE] [--allow-dirty] [--no-relocate] [--sector-size N] [PATH]
+//	winrefix script  [--format powershell|diskpart|intune] [--out DIR] [--min-free SIZE] [--size SIZE] [--allow-dirty] [--no-relocate] [--sector-size N] [PATH]
+//	winrefix apply   [--yes] [--json] [-q] [-v] [--plan FILE] [--journal FILE] [--min-free SIZE] [--size SIZE] [--allow-dirty] [--no-relocate] [--sector-size N] PATH
 //	winrefix recover [--json] [-q] [--journal FILE] [--keep-journal] [--mode auto|forward|back] [--sector-size N] PATH
 //	winrefix version
 //	winrefix --version
@@ -75,9 +75,9 @@ func init() {
 var usageLines = map[string]string{
 	"demo":    "usage: winrefix demo [-q] [--keep]",
 	"inspect": "usage: winrefix inspect [--json] [--journal FILE] [--sector-size N] [--table-only] [PATH]",
-	"plan":    "usage: winrefix plan [--json] [--min-free SIZE] [--size SIZE] [--allow-dirty] [--sector-size N] [PATH]",
-	"script":  "usage: winrefix script [--format powershell|diskpart|intune] [--out DIR] [--min-free SIZE] [--size SIZE] [--allow-dirty] [--sector-size N] [PATH]",
-	"apply":   "usage: winrefix apply [--yes] [--json] [-q] [-v] [--plan FILE] [--journal FILE] [--min-free SIZE] [--size SIZE] [--allow-dirty] [--sector-size N] PATH",
+	"plan":    "usage: winrefix plan [--json] [--min-free SIZE] [--size SIZE] [--allow-dirty] [--no-relocate] [--sector-size N] [PATH]",
+	"script":  "usage: winrefix script [--format powershell|diskpart|intune] [--out DIR] [--min-free SIZE] [--size SIZE] [--allow-dirty] [--no-relocate] [--sector-size N] [PATH]",
+	"apply":   "usage: winrefix apply [--yes] [--json] [-q] [-v] [--plan FILE] [--journal FILE] [--min-free SIZE] [--size SIZE] [--allow-dirty] [--no-relocate] [--sector-size N] PATH",
 	"recover": "usage: winrefix recover [--json] [-q] [--journal FILE] [--keep-journal] [--mode auto|forward|back] [--sector-size N] PATH",
 	"version": "usage: winrefix version",
 }

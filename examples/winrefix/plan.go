@@ -69,6 +69,7 @@ type planFlags struct {
 	minFree    sizeFlag
 	size       sizeFlag
 	allowDirty bool
+	noRelocate bool
 	sectorSize int
 	verbose    bool    // apply -v: log steps to stderr
 	quiet      bool    // apply -q: no progress
@@ -80,30 +81,35 @@ func (pf *planFlags) register(fs *flag.FlagSet) {
 	fs.Var(&pf.minFree, "min-free", "free space WinRE must have after the fix (default 250M)")
 	fs.Var(&pf.size, "size", "explicit WinRE partition size (default: the sizing policy's)")
 	fs.BoolVar(&pf.allowDirty, "allow-dirty", false, "plan changes to volumes whose NTFS dirty flag is set")
+	fs.BoolVar(&pf.noRelocate, "no-relocate", false, "refuse to shrink C: past its last used cluster instead of moving the data in its tail")
 	fs.IntVar(&pf.sectorSize, "sector-size", 0, "logical sector size in bytes for images (0: detect)")
 }
 
-func (pf *planFlags) options() planner.Options {
-	return planner.Options{MinFreeBytes: pf.minFree.bytes, TargetWinREBytes: pf.size.bytes, AllowDirty: pf.allowDirty}
+// options returns the planner options of the flags for the disk r,
+// inspected as l: the relocator reads r.
+func (pf *planFlags) options(r io.ReaderAt, l *recovery.Layout) planner.Options {
+	o := planner.Options{MinFreeBytes: pf.minFree.bytes, TargetWinREBytes: pf.size.bytes, AllowDirty: pf.allowDirty,
+		NoRelocate: pf.noRelocate, Relocator: winrepart.NewRelocator(r, l)}
+	return withBCDPatching(o, l)
 }
 
 func (pf *planFlags) check() error {
 	if pf.sectorSize != 0 && pf.sectorSize != 512 && pf.sectorSize != 4096 {
 		return usagef("--sector-size must be 512 or 4096")
 	}
-	if pf.planFile != "" && (pf.minFree.bytes != 0 || pf.size.bytes != 0 || pf.allowDirty) {
-		return usagef("--plan applies a saved plan as it was made: --min-free, --size and --allow-dirty belong to plan")
+	if pf.planFile != "" && (pf.minFree.bytes != 0 || pf.size.bytes != 0 || pf.allowDirty || pf.noRelocate) {
+		return usagef("--plan applies a saved plan as it was made: --min-free, --size, --allow-dirty and --no-relocate belong to plan")
 	}
 	return nil
 }
 
-// planFor returns the plan for the disk inspected as l: the saved plan of
-// --plan, whose preconditions must hold on l, or a new one. On error it
+// planFor returns the plan for the disk r inspected as l: the saved plan
+// of --plan, whose preconditions must hold on l, or a new one. On error it
 // also returns the exit status: 3 for a saved plan the disk no longer
 // fits, 1 for one that cannot be read.
-func (pf *planFlags) planFor(l *recovery.Layout) (*planner.Plan, int, error) {
+func (pf *planFlags) planFor(r io.ReaderAt, l *recovery.Layout) (*planner.Plan, int, error) {
 	if pf.planFile == "" {
-		return planner.New(l, withBCDPatching(pf.options(), l)), exitOK, nil
+		return planner.New(l, pf.options(r, l)), exitOK, nil
 	}
 	f, err := os.Open(pf.planFile)
 	if err != nil {
@@ -154,7 +160,7 @@ func (pf *planFlags) planOperand(ctx context.Context, operands []string, stderr 
 	if err != nil {
 		return nil, err
 	}
-	return planner.New(l, withBCDPatching(pf.options(), l)), nil
+	return planner.New(l, pf.options(dev, l)), nil
 }
 
 func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {

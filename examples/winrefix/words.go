@@ -11,6 +11,7 @@ var cliWords = strings.NewReplacer(
 	"run the Windows-side script", "run the Windows-side script (winrefix script)",
 	"allow changes to dirty volumes", "allow changes to dirty volumes (--allow-dirty)",
 	"plan the fix", "plan the fix (winrefix plan)",
+	"plan again allowing data to be moved", "plan again allowing data to be moved (without --no-relocate)",
 	"recover with the journal", "recover with the journal (winrefix recover)",
 	"inspect it with filesystems", "inspect it with filesystems (winrefix inspect)",
 )

@@ -34,7 +34,7 @@ var relGeometries = [][2]int{
 // relIssueVolume builds the volume of the issue: 1 GiB, filled through
 // libntfs-3g (wimlib-imagex apply into the unmounted image) with a 37 MiB
 // file and 300 small ones; libntfs-3g puts many of them past 600 MiB.
-func relIssueVolume(t *testing.T, sector, cluster int) relContent {
+func relIssueVolume(t testing.TB, sector, cluster int) relContent {
 	t.Helper()
 	testutil.NeedTool(t, "mkntfs", "wimlib-imagex")
 	c := relContent{img: mkntfs(t, 1<<30, sector, cluster, "reloc"), files: map[string]string{}}

@@ -1,0 +1,77 @@
+package winrepart
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/winrepart/winrepart/internal/testutil"
+)
+
+// writeTailFiles writes n small files (1 to 6 KiB of deterministic bytes)
+// under Users/user/tail of the directory tree and records their SHA-256
+// in sums by their path on the volume ("/Users/...").
+func writeTailFiles(t *testing.T, tree string, n int, sums map[string]string) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("Users/user/tail/d%03d/f%06d.bin", i/1000, i)
+		data := detBytes(int64(1000+i), 1024+int(uint32(i)*2654435761%(5*1024)))
+		p := filepath.Join(tree, filepath.FromSlash(name))
+		if i%1000 == 0 {
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		sums["/"+name] = sha(data)
+	}
+}
+
+// ntfsVolumeBehindFiller formats an NTFS volume image as ntfsVolume does,
+// but first gives a file /filler fillerBytes of clusters (ntfsfallocate),
+// applies the tree with wimlib behind it, then truncates the filler to
+// nothing (ntfstruncate): libntfs-3g allocates upward, so the tree's data
+// lands past the freed space, in the volume's tail, as it does on a used
+// C:. Everything goes through libntfs-3g on the unmounted image.
+func ntfsVolumeBehindFiller(t *testing.T, size int64, startLBA int, label, tree string, fillerBytes int64) string {
+	t.Helper()
+	testutil.NeedTool(t, "mkntfs", "ntfscp", "ntfsfallocate", "ntfstruncate", "ntfsls", "wimlib-imagex")
+	dir := t.TempDir()
+	vol := filepath.Join(dir, "vol.img")
+	f, err := os.Create(vol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	testutil.Run(t, "mkntfs", "-F", "-Q", "-q", "-s", "512", "-c", "4096", "-p", fmt.Sprint(startLBA), "-L", label, vol)
+	empty := filepath.Join(dir, "empty")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Run(t, "ntfscp", "-f", vol, empty, "/filler")
+	testutil.Run(t, "ntfsfallocate", "-f", "-l", fmt.Sprint(fillerBytes), vol, "/filler")
+	wim := filepath.Join(dir, "tree.wim")
+	testutil.Run(t, "wimlib-imagex", "capture", tree, wim, "--compress=none")
+	testutil.Run(t, "wimlib-imagex", "apply", wim, "1", vol)
+	inode := ""
+	for _, line := range strings.Split(testutil.Run(t, "ntfsls", "-i", "-f", vol), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[1] == "filler" {
+			inode = f[0]
+		}
+	}
+	if inode == "" {
+		t.Fatal("ntfsls does not list /filler after the wimlib apply")
+	}
+	testutil.Run(t, "ntfstruncate", "-f", vol, inode, "0")
+	if err := os.Remove(wim); err != nil {
+		t.Fatal(err)
+	}
+	return vol
+}
