@@ -20,13 +20,12 @@ import (
 // gptFixture is gpt-win11-standard (ESP 1, MSR 2, C: 3, WinRE 4) with the
 // GUIDs a BCD for it names.
 type gptFixture struct {
-	img                 string
-	layout              *recovery.Layout // table only
-	esp, os, winre      *recovery.Partition
-	espStart, espSize   int64
-	store               bcdtest.Store
-	sectorSize          int
-	diskGUID, winreGUID uuid.UUID
+	img               string
+	layout            *recovery.Layout // table only
+	esp, os, winre    *recovery.Partition
+	espStart, espSize int64
+	store             bcdtest.Store
+	sectorSize        int
 }
 
 func newGPTFixture(t *testing.T) *gptFixture {
