@@ -127,8 +127,9 @@ type fileOp struct {
 	Src     int64    `json:"src,omitempty"`
 	Dst     int64    `json:"dst,omitempty"`
 	Extents []Extent `json:"extents"` // null: the whole range
-	// Sums is the number of chunk sums an overlapping Copy keeps in the
-	// data section at DataOff (one per chunk); 0 for other copies.
+	// Sums is the number of chunk sums a guarded Copy (see guardedCopies)
+	// keeps in the data section at DataOff (one per chunk); 0 for other
+	// copies.
 	Sums int64 `json:"chunk_sums,omitempty"`
 }
 
@@ -157,10 +158,49 @@ type op struct {
 	dst    int64
 	ext    []Extent // normalised; the whole range when all
 	all    bool     // the Copy had nil Extents
-	// sums holds, for an overlapping Copy, the sum of each chunk's source
-	// as it was before the run (see chunkSum), sumSize bytes a chunk, in
-	// copy order; nil for other ops.
+	// guarded is set on a Copy whose source the run overwrites: it
+	// overlaps its own destination, or a later Copy writes over it (see
+	// guardedCopies).
+	guarded bool
+	// sums holds, for a guarded Copy, the sum of each chunk's source as it
+	// was before the run (see chunkSum), sumSize bytes a chunk, in copy
+	// order; nil for other ops.
 	sums []byte
+}
+
+// copyRange is what guardedCopies needs of an op: whether it is a Copy,
+// and its source and destination ranges.
+type copyRange struct {
+	copy             bool
+	src, dst, length int64
+}
+
+// guardedCopies reports, for each op, whether it is a Copy whose source
+// the run itself overwrites: its destination overlaps its source, or a
+// later Copy's destination overlaps its source (the copies that move data
+// out of C:'s cut-off tail, whose tail the WinRE copy fills afterwards).
+// A log that lost its last records cannot tell whether such a copy's
+// source still holds its data, so the journal keeps a sum of each chunk
+// and recovery asks the disk (see proof.go). Ranges are whole Lengths,
+// not extents: a conservative answer only costs sums.
+//
+// The check is quadratic in the number of copies, as [Journal.dependsOn]
+// is; a journal holds at most [MaxOps] ops, and real plans a few copies.
+func guardedCopies(ops []copyRange) []bool {
+	g := make([]bool, len(ops))
+	for i, o := range ops {
+		if !o.copy {
+			continue
+		}
+		src := span{o.src, o.src + o.length}
+		g[i] = overlaps(src, span{o.dst, o.dst + o.length})
+		for k := i + 1; k < len(ops) && !g[i]; k++ {
+			if l := ops[k]; l.copy && overlaps(src, span{l.dst, l.dst + l.length}) {
+				g[i] = true
+			}
+		}
+	}
+	return g
 }
 
 // overlapping reports whether a copy's source and destination overlap:
@@ -350,6 +390,11 @@ func fromHeader(fh *fileHeader, data []byte) (*Journal, error) {
 		summary: fh.Summary, meta: fh.Meta, devSize: fh.DeviceSize,
 		sector: fh.SectorSize, chunk: fh.ChunkSize, fingerprint: fh.Fingerprint,
 	}
+	ranges := make([]copyRange, len(fh.Ops))
+	for i, fo := range fh.Ops {
+		ranges[i] = copyRange{copy: fo.Kind == "copy", src: fo.Src, dst: fo.Dst, length: fo.Length}
+	}
+	guarded := guardedCopies(ranges)
 	var used int64
 	for i, fo := range fh.Ops {
 		if len(fo.What) > maxWhatBytes {
@@ -381,10 +426,11 @@ func fromHeader(fh *fileHeader, data []byte) (*Journal, error) {
 				return nil, bad(fmt.Sprintf("op %d extents", i), "%v", err)
 			}
 			o.kind, o.src, o.dst, o.length, o.ext, o.all = kindCopy, fo.Src, fo.Dst, fo.Length, ext, fo.Extents == nil
-			// An overlapping copy must carry the sum of every chunk:
-			// recovery proves its progress on the disk with them.
+			// A guarded copy must carry the sum of every chunk: recovery
+			// proves its progress on the disk with them.
+			o.guarded = guarded[i]
 			want := int64(0)
-			if o.overlapping() {
+			if o.guarded {
 				want = j.numChunks(&o)
 			}
 			if fo.Sums != want || (want > 0 && (fo.DataOff != used || want*sumSize > int64(len(data))-used)) {

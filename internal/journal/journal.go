@@ -120,9 +120,16 @@ func Create(path string, dev Device, ops []Op, opts CreateOptions) (*Journal, er
 	if err := checkOrder(j.ops); err != nil {
 		return nil, err
 	}
+	ranges := make([]copyRange, len(j.ops))
+	for i, o := range j.ops {
+		ranges[i] = copyRange{copy: o.kind == kindCopy, src: o.src, dst: o.dst, length: o.length}
+	}
+	for i, g := range guardedCopies(ranges) {
+		j.ops[i].guarded = g
+	}
 	for i := range j.ops {
 		o := &j.ops[i]
-		if o.kind != kindCopy || !o.overlapping() {
+		if !o.guarded {
 			continue
 		}
 		if data += j.numChunks(o) * sumSize; data > MaxDataBytes {

@@ -18,8 +18,14 @@ import (
 // checkpoint reads sources that later chunks already overwrote, and rolling
 // back after such a copy began destroys the data it moved.
 //
-// So [Create] reads the source of every overlapping Copy before anything
-// is written and stores one sum per chunk in the journal. Recovery then
+// The same holds for a Copy whose source a later Copy overwrites, such as
+// the copies that move data out of C:'s cut-off tail before the WinRE copy
+// fills that tail: a log cut before the WinRE copy's start record would
+// roll back to file records pointing at overwritten clusters, or redo the
+// tail's copies from them. Both kinds are guarded (see guardedCopies).
+//
+// So [Create] reads the source of every guarded Copy before anything is
+// written and stores one sum per chunk in the journal. Recovery then
 // asks the disk, not the log, where each chunk is: a chunk whose
 // destination holds its sum is done; one whose source still holds it can
 // be redone; one with neither is lost, and recovery refuses before writing
@@ -37,7 +43,7 @@ import (
 // earlier one in the recovery is judged when its turn comes; the others
 // are judged before anything is written.
 
-// chunkState is what the disk says about one chunk of an overlapping Copy.
+// chunkState is what the disk says about one chunk of a guarded Copy.
 type chunkState uint8
 
 const (
@@ -282,7 +288,7 @@ func (j *Journal) computeSums(dev Device, i int) ([]byte, error) {
 	return out, nil
 }
 
-// classify asks dev where every chunk of the overlapping Copy i is. It
+// classify asks dev where every chunk of the guarded Copy i is. It
 // reads the destination of each chunk and, when that does not hold the
 // chunk, its source. A lost chunk is a [*ProofError].
 func (j *Journal) classify(dev Device, i int) ([]chunkState, error) {
@@ -313,7 +319,7 @@ func (j *Journal) classify(dev Device, i int) ([]chunkState, error) {
 	return st, nil
 }
 
-// sourcesIntact reports whether every chunk of the overlapping Copy i
+// sourcesIntact reports whether every chunk of the guarded Copy i
 // still has its source as it was: only then can the copy be rolled back
 // by leaving it. It returns the first chunk whose source changed, or -1.
 func (j *Journal) sourcesIntact(dev Device, i int) (int64, error) {

@@ -79,7 +79,10 @@ type Result struct {
 // it began, because its first chunks may overwrite source data; Auto then
 // rolls forward and RollBack fails with an [*IrreversibleError]. A Copy
 // that does not overlap its source can be rolled back, but its destination
-// is left as it is: it is space the old layout does not use.
+// is left as it is: it is space the old layout does not use. When a later
+// Copy overwrites its source (data moved out of a partition's tail before
+// WinRE's copy fills it), the disk, not the log, decides: once that source
+// is gone, roll back is refused and Auto rolls forward.
 func Recover(ctx context.Context, dev Device, path string, mode Mode, opts RunOptions) (Result, error) {
 	j, err := Open(path)
 	if err != nil {
@@ -179,15 +182,16 @@ func (j *Journal) rollBack(dev Device, opts RunOptions) error {
 }
 
 // irreversibleOnDisk returns an [*IrreversibleError] when the disk shows
-// that an overlapping copy began although the log may not say so: a chunk
-// whose source no longer holds what the journal recorded. A roll back
+// that the source of a guarded copy (see guardedCopies) was overwritten
+// although the log may not say so: by the copy itself, or by a later copy
+// whose start record was lost. A roll back
 // would then leave that data destroyed. Copies that read what an earlier
 // copy wrote are left out: their sources are only meant to hold their
 // data once that copy ran, and it is judged itself.
 func (j *Journal) irreversibleOnDisk(dev Device) (*IrreversibleError, error) {
 	for i := range j.ops {
 		o := &j.ops[i]
-		if o.kind != kindCopy || !o.overlapping() || j.dependsOn(i, 0) {
+		if !o.guarded || j.dependsOn(i, 0) {
 			continue
 		}
 		k, err := j.sourcesIntact(dev, i)
@@ -195,8 +199,12 @@ func (j *Journal) irreversibleOnDisk(dev Device) (*IrreversibleError, error) {
 			return nil, err
 		}
 		if k >= 0 {
+			why := "whose destination overlaps its source"
+			if !o.overlapping() {
+				why = "whose source a later copy overwrites"
+			}
 			return &IrreversibleError{Op: i, What: o.what,
-				Reason: fmt.Sprintf("is a copy whose destination overlaps its source, and the source of its chunk %d is already overwritten on the disk", k)}, nil
+				Reason: fmt.Sprintf("is a copy %s, and the source of its chunk %d is already overwritten on the disk", why, k)}, nil
 		}
 	}
 	return nil, nil

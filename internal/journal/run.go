@@ -223,7 +223,7 @@ type runner struct {
 	tot        int64
 	concurrent bool // dev's Sync may run beside ReadAt and WriteAt
 	// proof holds, in a recovery, what the disk says about each chunk of
-	// the overlapping copies still to run (see proof.go); nil in a first
+	// the guarded copies still to run (see proof.go); nil in a first
 	// run, where the journal was just made.
 	proof map[int][]chunkState
 }
@@ -398,7 +398,7 @@ func (j *Journal) Run(ctx context.Context, dev Device, opts RunOptions) error {
 }
 
 // run is Run; prove, for a recovery, first asks the disk where every
-// chunk of the overlapping copies still to run is, refusing (before any
+// chunk of the guarded copies still to run is, refusing (before any
 // write) when a chunk is lost, and then skips the chunks already done.
 func (j *Journal) run(ctx context.Context, dev Device, opts RunOptions, prove bool) error {
 	st, err := j.State(dev)
@@ -420,7 +420,7 @@ func (j *Journal) run(ctx context.Context, dev Device, opts RunOptions, prove bo
 	if prove {
 		r.proof = map[int][]chunkState{}
 		for i := j.log.cpOp; i < len(j.ops); i++ {
-			if o := &j.ops[i]; o.kind == kindCopy && o.overlapping() && !j.dependsOn(i, j.log.cpOp) {
+			if o := &j.ops[i]; o.guarded && !j.dependsOn(i, j.log.cpOp) {
 				cs, err := j.classify(dev, i)
 				if err != nil {
 					return err
@@ -562,7 +562,7 @@ func (r *runner) copy(ctx context.Context, i int) (err error) {
 	}
 	buf := j.buf[:c]
 	start := j.log.cpChunkFor(i)
-	if r.proof != nil && r.proof[i] == nil && o.overlapping() {
+	if r.proof != nil && r.proof[i] == nil && o.guarded {
 		// A copy that depends on the ops before it: judged now they ran.
 		cs, err := j.classify(r.dev, i)
 		if err != nil {
