@@ -22,7 +22,8 @@ func main() {
 		log.Fatal(err)
 	}
 	fmt.Print(layout) // the same text as `winrefix inspect`
-	plan := planner.New(layout, planner.Options{})
+	// The relocator lets the plan move data out of C:'s tail when C: must shrink.
+	plan := planner.New(layout, planner.Options{Relocator: winrepart.NewRelocator(dev, layout)})
 	fmt.Print(plan) // the dry run; plan.Refused and plan.Reasons say why not
 	if plan.Refused {
 		return

@@ -34,10 +34,11 @@ import (
 // chunk k only overwrites the sources of chunks before it, which are done
 // or were redone first.
 //
-// A sum covers the chunk's copied bytes except those whose destination a
-// Write also covers: a later Write changes them after the copy, so they
-// prove nothing about the copy (the Write's own region is checked by
-// State). [Create] sums a copy's source as the copies before it will leave
+// A sum covers the chunk's copied bytes except those whose destination or
+// source a later Write covers: the Write changes them after the copy, so
+// they prove nothing about it (the Write's own region is checked by State,
+// and a roll back restores its old bytes). A shrink's new backup boot
+// sector lands in the cut-off tail whose data moved out just before. [Create] sums a copy's source as the copies before it will leave
 // it, and refuses ops where a Write precedes a Copy whose source or
 // destination it touches (see checkOrder). A copy that depends on an
 // earlier one in the recovery is judged when its turn comes; the others
@@ -77,13 +78,20 @@ func (e *ProofError) Unwrap() error { return ErrUnproven }
 
 type span struct{ lo, hi int64 }
 
-// writeSpans returns the device ranges of the Writes after op i, sorted
-// and merged.
-func (j *Journal) writeSpans(after int) []span {
+// unproven returns the parts of Copy i, relative to its source, that its
+// chunk sums leave out: those whose destination or source a Write after it
+// covers. Sorted and merged.
+func (j *Journal) unproven(i int) []span {
+	c := &j.ops[i]
 	var s []span
-	for i := after + 1; i < len(j.ops); i++ {
-		if o := &j.ops[i]; o.kind == kindWrite {
-			s = append(s, span{o.off, o.off + o.length})
+	for k := i + 1; k < len(j.ops); k++ {
+		if o := &j.ops[k]; o.kind == kindWrite {
+			for _, base := range []int64{c.dst, c.src} {
+				lo, hi := max(o.off-base, 0), min(o.off+o.length-base, c.length)
+				if lo < hi {
+					s = append(s, span{lo, hi})
+				}
+			}
 		}
 	}
 	sort.Slice(s, func(a, b int) bool { return s[a].lo < s[b].lo })
@@ -200,15 +208,14 @@ func (v *view) Size() int64     { return v.dev.Size() }
 func (v *view) SectorSize() int { return v.dev.SectorSize() }
 
 // provenPieces calls fn for every part of chunk k of Copy o (relative to
-// its source) that its sum covers: the copied pieces, less the bytes whose
-// destination a Write covers.
-func (j *Journal) provenPieces(o *op, k int64, ws []span, fn func(a, b int64)) {
+// its source) that its sum covers: the copied pieces, less ex (see
+// unproven).
+func (j *Journal) provenPieces(o *op, k int64, ex []span, fn func(a, b int64)) {
 	lo, hi := j.chunkRange(o, k)
 	j.eachPiece(o, lo, hi, func(a, b int64) {
-		// ws in source-relative coordinates of the destination side.
-		i := sort.Search(len(ws), func(i int) bool { return ws[i].hi-o.dst > a })
-		for ; a < b && i < len(ws) && ws[i].lo-o.dst < b; i++ {
-			mlo, mhi := ws[i].lo-o.dst, ws[i].hi-o.dst
+		i := sort.Search(len(ex), func(i int) bool { return ex[i].hi > a })
+		for ; a < b && i < len(ex) && ex[i].lo < b; i++ {
+			mlo, mhi := ex[i].lo, ex[i].hi
 			if mlo > a {
 				fn(a, mlo)
 			}
@@ -228,11 +235,11 @@ func (j *Journal) provenPieces(o *op, k int64, ws []span, fn func(a, b int64)) {
 // leave a 2^-64 chance that other bytes of the same length pass for the
 // chunk. The sums guard against lost journal records and torn copies, not
 // against an adversary who writes the disk.
-func (j *Journal) chunkSum(dev Device, o *op, k int64, base int64, ws []span) ([sumSize]byte, error) {
+func (j *Journal) chunkSum(dev Device, o *op, k int64, base int64, ex []span) ([sumSize]byte, error) {
 	var c, e uint32
 	var n int64
 	var err error
-	j.provenPieces(o, k, ws, func(a, b int64) {
+	j.provenPieces(o, k, ex, func(a, b int64) {
 		for err == nil && a < b {
 			m := min(b-a, int64(len(j.buf)))
 			p := j.buf[:m]
@@ -275,11 +282,11 @@ func (j *Journal) computeSums(dev Device, i int) ([]byte, error) {
 		dev = v
 	}
 	j.sumBuffer(o)
-	ws := j.writeSpans(i)
+	ex := j.unproven(i)
 	n := j.numChunks(o)
 	out := make([]byte, 0, n*sumSize)
 	for k := int64(0); k < n; k++ {
-		s, err := j.chunkSum(dev, o, k, o.src, ws)
+		s, err := j.chunkSum(dev, o, k, o.src, ex)
 		if err != nil {
 			return nil, err
 		}
@@ -294,12 +301,12 @@ func (j *Journal) computeSums(dev Device, i int) ([]byte, error) {
 func (j *Journal) classify(dev Device, i int) ([]chunkState, error) {
 	o := &j.ops[i]
 	j.sumBuffer(o)
-	ws := j.writeSpans(i)
+	ex := j.unproven(i)
 	n := j.numChunks(o)
 	st := make([]chunkState, n)
 	for k := int64(0); k < n; k++ {
 		want := o.sums[k*sumSize : (k+1)*sumSize]
-		d, err := j.chunkSum(dev, o, k, o.dst, ws)
+		d, err := j.chunkSum(dev, o, k, o.dst, ex)
 		if err != nil {
 			return nil, &OpError{Op: i, What: o.what, Err: err}
 		}
@@ -307,7 +314,7 @@ func (j *Journal) classify(dev Device, i int) ([]chunkState, error) {
 			st[k] = chunkDone
 			continue
 		}
-		s, err := j.chunkSum(dev, o, k, o.src, ws)
+		s, err := j.chunkSum(dev, o, k, o.src, ex)
 		if err != nil {
 			return nil, &OpError{Op: i, What: o.what, Err: err}
 		}
@@ -325,9 +332,9 @@ func (j *Journal) classify(dev Device, i int) ([]chunkState, error) {
 func (j *Journal) sourcesIntact(dev Device, i int) (int64, error) {
 	o := &j.ops[i]
 	j.sumBuffer(o)
-	ws := j.writeSpans(i)
+	ex := j.unproven(i)
 	for k := int64(0); k < j.numChunks(o); k++ {
-		s, err := j.chunkSum(dev, o, k, o.src, ws)
+		s, err := j.chunkSum(dev, o, k, o.src, ex)
 		if err != nil {
 			return -1, &OpError{Op: i, What: o.what, Err: err}
 		}
