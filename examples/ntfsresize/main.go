@@ -45,7 +45,7 @@ var refusals = []error{
 	ntfs.ErrTailInUse, ntfs.ErrDirty, ntfs.ErrHibernated, ntfs.ErrLogFileNotClean,
 	ntfs.ErrVersion, ntfs.ErrBadClusters, ntfs.ErrAccounting, ntfs.ErrBitLocker,
 	ntfs.ErrBitLockerToGo, ntfs.ErrNoSpace, ntfs.ErrUnsupported, ntfs.ErrBadSize,
-	ntfs.ErrUnmovable, ntfs.ErrRecordFull,
+	ntfs.ErrUnmovable, ntfs.ErrRecordFull, ntfs.ErrInconsistent,
 }
 
 func run(args []string, stdout, stderr io.Writer) int {

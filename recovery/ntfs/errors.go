@@ -170,6 +170,9 @@ var (
 	// ErrAccounting means the clusters the MFT records use disagree with
 	// $Bitmap (see AccountingError).
 	ErrAccounting = errors.New("ntfs: cluster accounting disagrees with $Bitmap")
+	// ErrInconsistent means the boot sector and the MFT disagree on where
+	// $MFT or $MFTMirr is: a resize would keep one and move the other.
+	ErrInconsistent = errors.New("ntfs: the boot sector and the MFT disagree")
 	// ErrBadSize means a requested size or position is impossible.
 	ErrBadSize = errors.New("ntfs: invalid size")
 	// ErrNoSpace means there are not enough free clusters or record bytes.

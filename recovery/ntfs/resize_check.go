@@ -60,6 +60,9 @@ func (v *Volume) preflight(opts ResizeOptions) (*resizeFiles, error) {
 	if s.badRec, s.badAttr, err = v.singleExtent(RecordBadClus, "$Bad"); err != nil {
 		return nil, err
 	}
+	if err := v.checkBootPointers(); err != nil {
+		return nil, err
+	}
 	var bad int64
 	for _, r := range s.badAttr.Runs {
 		if !r.Sparse {
@@ -73,6 +76,34 @@ func (v *Volume) preflight(opts ResizeOptions) (*resizeFiles, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// checkBootPointers refuses a volume whose boot sector points at another
+// first cluster of $MFT or $MFTMirr than their records say: the resize
+// follows the records, so it would leave the boot sector's pointer where
+// it was, possibly past the new end. chkdsk repairs such a volume.
+func (v *Volume) checkBootPointers() error {
+	if len(v.mft.runs) == 0 || v.mft.runs[0].Sparse || v.mft.runs[0].LCN != int64(v.Boot.MFTLCN) {
+		first := int64(-1)
+		if len(v.mft.runs) > 0 && !v.mft.runs[0].Sparse {
+			first = v.mft.runs[0].LCN
+		}
+		return &RecordError{Record: RecordMFT, Err: errf(ErrInconsistent,
+			"the boot sector says $MFT starts at cluster %d, its record says %d; run chkdsk /f in Windows", v.Boot.MFTLCN, first)}
+	}
+	_, a, err := v.singleExtent(RecordMFTMirr, "")
+	if err != nil {
+		return err
+	}
+	if len(a.Runs) == 0 || a.Runs[0].Sparse || a.Runs[0].LCN != int64(v.Boot.MFTMirrLCN) {
+		first := int64(-1)
+		if len(a.Runs) > 0 && !a.Runs[0].Sparse {
+			first = a.Runs[0].LCN
+		}
+		return &RecordError{Record: RecordMFTMirr, Err: errf(ErrInconsistent,
+			"the boot sector says $MFTMirr starts at cluster %d, its record says %d; run chkdsk /f in Windows", v.Boot.MFTMirrLCN, first)}
+	}
+	return nil
 }
 
 // singleExtent returns the non-resident $DATA attribute (named name) of a
