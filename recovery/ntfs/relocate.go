@@ -320,7 +320,6 @@ type relScanResult struct {
 	refused  []UnmovableFile // at most maxReportedFiles
 	more     int             // refused beyond those
 	fixedEnd int64           // one past the last cluster of any attribute that does not move
-	extend   map[uint64]bool // records known to lie (or not) under $Extend
 }
 
 func (s *relScanResult) refuse(f UnmovableFile) {
@@ -336,7 +335,7 @@ func (s *relScanResult) refuse(f UnmovableFile) {
 // the pieces of the movable ones past cluster end.
 func (v *Volume) relScan(end int64) (*relScanResult, error) {
 	tc := v.TotalClusters()
-	s := &relScanResult{extend: map[uint64]bool{RecordExtend: true, RecordRoot: false}}
+	s := &relScanResult{}
 	chunk := make([]byte, max(v.recordSize, (1<<20)/v.recordSize*v.recordSize))
 	total := int64(v.mftRecords) * v.recordSize
 	for off := int64(0); off < total; off += int64(len(chunk)) {
@@ -375,9 +374,6 @@ func (v *Volume) relScan(end int64) (*relScanResult, error) {
 					continue
 				}
 				reason := relUnmovable(rec, a)
-				if reason == "" && inTail && a.Type == AttrData && v.relUnderExtend(s, rec) {
-					reason = "a metadata file under $Extend ($UsnJrnl, transaction logs, ...)"
-				}
 				if reason != "" {
 					s.fixedEnd = max(s.fixedEnd, last)
 					if inTail {
@@ -413,6 +409,14 @@ func (v *Volume) relScan(end int64) (*relScanResult, error) {
 func relUnmovable(rec *Record, a *Attribute) string {
 	n := rec.Number
 	dirIndex := a.Type == AttrIndexAllocation || a.Type == AttrBitmap
+	// The root and $Extend directories' indexes are found through their
+	// records' runlists alone: they move like any other directory's. So
+	// do the files under $Extend, such as $UsnJrnl:$J (records 16 and
+	// above). Other system files stay: the boot sector points at $MFT and
+	// $MFTMirr, $Boot is cluster 0, the shrink rewrites $Bitmap, and
+	// $AttrDef, $Secure and $UpCase have no test that puts them past the
+	// end (mkntfs places them below $LogFile, which does not move).
+	movable := (n == RecordRoot || n == RecordExtend) && dirIndex
 	switch {
 	case rec.BaseRecord != 0:
 		return "held in an extension record (the file has an $ATTRIBUTE_LIST)"
@@ -420,9 +424,7 @@ func relUnmovable(rec *Record, a *Attribute) string {
 		return "the $MFT itself"
 	case n == RecordLogFile:
 		return "$LogFile"
-	case (n == RecordRoot || n == RecordExtend) && dirIndex:
-		// The root and $Extend directories' indexes move like any other.
-	case n < 16:
+	case n < 16 && !movable:
 		return "a system file"
 	case rec.Find(AttrAttributeList, "") != nil:
 		return "the file has an $ATTRIBUTE_LIST"
@@ -436,41 +438,6 @@ func relUnmovable(rec *Record, a *Attribute) string {
 		return "an attribute extent not starting at VCN 0"
 	}
 	return ""
-}
-
-// relUnderExtend reports whether rec lies in the $Extend tree, following
-// $FILE_NAME parents (at most 64 levels; answers are cached per record).
-func (v *Volume) relUnderExtend(s *relScanResult, rec *Record) bool {
-	var chain []uint64
-	cur := rec
-	for depth := 0; depth < 64 && cur != nil; depth++ {
-		if ans, ok := s.extend[cur.Number]; ok {
-			for _, c := range chain {
-				s.extend[c] = ans
-			}
-			return ans
-		}
-		chain = append(chain, cur.Number)
-		parent, _, ok := relFileName(cur)
-		if !ok {
-			break
-		}
-		if ans, ok := s.extend[parent]; ok {
-			for _, c := range chain {
-				s.extend[c] = ans
-			}
-			return ans
-		}
-		next, err := v.ReadRecord(parent)
-		if err != nil {
-			break
-		}
-		cur = next
-	}
-	for _, c := range chain {
-		s.extend[c] = false
-	}
-	return false
 }
 
 // relFileName returns the parent record and name of rec's $FILE_NAME,

@@ -318,6 +318,16 @@ func relRichVolume(t *testing.T, sector, cluster int, tailAt int64) relContent {
 	}
 	testutil.Run(t, "ntfscp", "-N", "ads", c.img, src, "/late/tail.bin")
 	c.files["late/tail.bin:ads"] = sha(ads)
+	// A file under $Extend, where Windows keeps $UsnJrnl:$J and the
+	// transaction logs: its data moves like any other file's. (ntfs-3g
+	// refuses to create files there through a mount, and ntfscp puts it
+	// before the end so far: it is only checked to survive.)
+	meta := rnd(200_000)
+	if err := os.WriteFile(src, meta, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Run(t, "ntfscp", c.img, src, "/$Extend/tail-meta.bin")
+	c.files["$Extend/tail-meta.bin"] = sha(meta)
 	mount(func() {
 		if err := os.Remove(filepath.Join(mnt, "filler")); err != nil {
 			t.Fatal(err)
@@ -359,6 +369,7 @@ func TestRelocateRichVolumes(t *testing.T) {
 				{`\late\tail.bin`, AttrData, "ads", false},
 				{`\late\sparse.bin`, AttrData, "", false},
 				{`\late\frag-b010`, AttrData, "", true},
+				{`\$Extend\tail-meta.bin`, AttrData, "", false},
 			} {
 				f := mustLookup(t, v, want.path)
 				rec, err := v.ReadRecord(f.Record)

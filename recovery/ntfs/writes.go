@@ -126,7 +126,7 @@ func (p *writePlan) add(off int64, b []byte, what string) error {
 	return nil
 }
 
-// rsMirrorRecords returns how many MFT records $MFTMirr holds.
+// mftMirror returns $MFTMirr's stream and how many MFT records it holds.
 func (v *Volume) mftMirror() (*stream, int64, error) {
 	rec, err := v.ReadRecord(RecordMFTMirr)
 	if err != nil {
