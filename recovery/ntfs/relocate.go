@@ -120,12 +120,13 @@ type ShrinkPlan struct {
 //
 // What moves: the non-resident $DATA streams (unnamed and named, sparse
 // ones keeping their holes), $INDEX_ALLOCATION and $BITMAP attributes of
-// files and directories whose base record holds the whole attribute (no
-// $ATTRIBUTE_LIST). The rest is refused with a *RelocateError naming
-// each file: system files ($MFT, $LogFile, $Secure, ...), metadata files
-// under $Extend ($UsnJrnl, ...), compressed and encrypted attributes,
-// files with an attribute list, and attributes whose new runlist would not
-// fit their MFT record. The error's MinBytes is the smallest size a
+// files and directories (the files under $Extend, such as $UsnJrnl:$J,
+// included), in base records, and non-resident $ATTRIBUTE_LISTs (a file
+// with a list moves what its base record holds). The rest is refused with
+// a *RelocateError naming each file: system files ($MFT, $MFTMirr,
+// $LogFile, $Secure, ...), extents held in extension records, compressed
+// and encrypted attributes, other attribute types, and attributes whose
+// new runlist would not fit their MFT record. The error's MinBytes is the smallest size a
 // relocating shrink can reach.
 //
 // The order of the plan is what keeps the volume safe: copies write only
@@ -316,7 +317,8 @@ type relPiece struct {
 type relScanResult struct {
 	attrs    []relAttr
 	pieces   []relPiece
-	records  int             // distinct records in attrs
+	records  int             // distinct files (base records) in attrs
+	files    map[uint64]bool // their base record numbers
 	refused  []UnmovableFile // at most maxReportedFiles
 	more     int             // refused beyond those
 	fixedEnd int64           // one past the last cluster of any attribute that does not move
@@ -335,7 +337,7 @@ func (s *relScanResult) refuse(f UnmovableFile) {
 // the pieces of the movable ones past cluster end.
 func (v *Volume) relScan(end int64) (*relScanResult, error) {
 	tc := v.TotalClusters()
-	s := &relScanResult{}
+	s := &relScanResult{files: map[uint64]bool{}}
 	chunk := make([]byte, max(v.recordSize, (1<<20)/v.recordSize*v.recordSize))
 	total := int64(v.mftRecords) * v.recordSize
 	for off := int64(0); off < total; off += int64(len(chunk)) {
@@ -353,7 +355,10 @@ func (v *Volume) relScan(end int64) (*relScanResult, error) {
 			if err != nil {
 				return nil, err
 			}
-			counted := false
+			base := n
+			if rec.BaseRecord != 0 {
+				base = rec.BaseRecord.Record()
+			}
 			for i := range rec.Attributes {
 				a := &rec.Attributes[i]
 				if !a.NonResident {
@@ -377,10 +382,6 @@ func (v *Volume) relScan(end int64) (*relScanResult, error) {
 				if reason != "" {
 					s.fixedEnd = max(s.fixedEnd, last)
 					if inTail {
-						base := n
-						if rec.BaseRecord != 0 {
-							base = rec.BaseRecord.Record()
-						}
 						s.refuse(UnmovableFile{Record: base, Path: v.relPath(base), Attr: a.Type, AttrName: a.Name, Reason: reason, Err: ErrUnsupported})
 					}
 					continue
@@ -388,9 +389,9 @@ func (v *Volume) relScan(end int64) (*relScanResult, error) {
 				if !inTail {
 					continue
 				}
-				if !counted {
+				if !s.files[base] {
+					s.files[base] = true
 					s.records++
-					counted = true
 				}
 				idx := len(s.attrs)
 				s.attrs = append(s.attrs, relAttr{rec: n, typ: a.Type, name: a.Name, instance: a.Instance, last: last})
@@ -408,6 +409,10 @@ func (v *Volume) relScan(end int64) (*relScanResult, error) {
 // relUnmovable returns why attribute a of rec does not move, or "".
 func relUnmovable(rec *Record, a *Attribute) string {
 	n := rec.Number
+	if rec.BaseRecord != 0 {
+		// An extension record: the file is its base record's.
+		n = rec.BaseRecord.Record()
+	}
 	dirIndex := a.Type == AttrIndexAllocation || a.Type == AttrBitmap
 	// The root and $Extend directories' indexes are found through their
 	// records' runlists alone: they move like any other directory's. So
@@ -416,26 +421,33 @@ func relUnmovable(rec *Record, a *Attribute) string {
 	// $MFTMirr, $Boot is cluster 0, the shrink rewrites $Bitmap, and
 	// $AttrDef, $Secure and $UpCase have no test that puts them past the
 	// end (mkntfs places them below $LogFile, which does not move).
+	//
+	// A file with an $ATTRIBUTE_LIST moves the attributes its base record
+	// holds, and the list itself when non-resident: each keeps its VCN
+	// range and record, so the list's entries (type, name, lowest VCN,
+	// record, instance) stay true; only the runlist in the base record
+	// changes. Extents held in extension records would move the same way
+	// in their own records, but no test yet puts one past the end
+	// (libntfs-3g keeps $DATA in the base record and moves $FILE_NAMEs
+	// out), so they are refused.
 	movable := (n == RecordRoot || n == RecordExtend) && dirIndex
 	switch {
 	case rec.BaseRecord != 0:
-		return "held in an extension record (the file has an $ATTRIBUTE_LIST)"
+		return "held in an extension record of its $ATTRIBUTE_LIST"
+	case a.LowestVCN != 0:
+		return "an attribute extent not starting at VCN 0"
 	case n == RecordMFT:
 		return "the $MFT itself"
 	case n == RecordLogFile:
 		return "$LogFile"
 	case n < 16 && !movable:
 		return "a system file"
-	case rec.Find(AttrAttributeList, "") != nil:
-		return "the file has an $ATTRIBUTE_LIST"
-	case a.Type != AttrData && !dirIndex:
+	case a.Type != AttrData && a.Type != AttrAttributeList && !dirIndex:
 		return a.Type.String() + " attributes are not relocated yet"
 	case a.Flags&AttrFlagCompressed != 0:
 		return "compressed"
 	case a.Flags&AttrFlagEncrypted != 0:
 		return "encrypted"
-	case a.LowestVCN != 0:
-		return "an attribute extent not starting at VCN 0"
 	}
 	return ""
 }
@@ -676,7 +688,11 @@ func (v *Volume) relRecords(p *writePlan, sc *relScanResult, moves []relMove, en
 			if err := setNonResident(rec, a, runs, a.AllocatedSize, a.DataSize, a.InitializedSize, v.clusterSize); err != nil {
 				if errors.Is(err, ErrNoSpace) {
 					sc.fixedEnd = max(sc.fixedEnd, ra.last)
-					sc.refuse(UnmovableFile{Record: n, Path: v.relPath(n), Attr: ra.typ, AttrName: ra.name,
+					base := n
+					if rec.BaseRecord != 0 {
+						base = rec.BaseRecord.Record()
+					}
+					sc.refuse(UnmovableFile{Record: base, Path: v.relPath(base), Attr: ra.typ, AttrName: ra.name,
 						Reason: fmt.Sprintf("its new runlist of %d runs does not fit the MFT record", len(runs)), Err: ErrRecordFull})
 					full = true
 					break
