@@ -27,6 +27,23 @@ type scenario struct {
 	// free are ranges the old layout does not use: a rolled back
 	// non-overlapping copy leaves its destination there as it is.
 	free []span
+	// opts are the options of every run of the scenario.
+	opts RunOptions
+}
+
+// probe runs the scenario once without faults through faultdev and
+// returns its journal and the device writes it made (the crash points).
+func (s *scenario) probe(t testing.TB, dir string) (*Journal, []faultdev.Span) {
+	t.Helper()
+	d := faultdev.New(s.old.Clone())
+	j, err := Create(filepath.Join(dir, "probe.journal"), d, s.ops, CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Run(context.Background(), d, s.opts); err != nil {
+		t.Fatal(err)
+	}
+	return j, d.Log()
 }
 
 func fill(m *faultdev.Mem, rng *rand.Rand, off, n int64) {
@@ -148,7 +165,7 @@ func (s *scenario) crashed(t testing.TB, dir string, f fault, k int, spans []fau
 		t.Fatal(err)
 	}
 	arm(d, f, k, spans)
-	err = j.Run(context.Background(), d, RunOptions{})
+	err = j.Run(context.Background(), d, s.opts)
 	hit := d.Crashed()
 	if hit && !errors.Is(err, faultdev.ErrPowerLost) {
 		t.Fatalf("%v at %d: run returned %v, want power lost", f, k, err)
@@ -202,15 +219,7 @@ func TestCrashMatrix(t *testing.T) {
 	s := newScenario(t)
 	dir := t.TempDir()
 	// A clean run through faultdev counts the writes.
-	probe := faultdev.New(s.old.Clone())
-	j, err := Create(filepath.Join(dir, "probe.journal"), probe, s.ops, CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := j.Run(context.Background(), probe, RunOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	spans := probe.Log()
+	_, spans := s.probe(t, dir)
 	n := len(spans)
 	t.Logf("a clean run makes %d device writes", n)
 	if n < 25 {
@@ -287,15 +296,7 @@ func TestCrashDuringRecovery(t *testing.T) {
 	noFileSync(t)
 	s := newScenario(t)
 	dir := t.TempDir()
-	probe := faultdev.New(s.old.Clone())
-	j, err := Create(filepath.Join(dir, "probe.journal"), probe, s.ops, CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := j.Run(context.Background(), probe, RunOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	spans := probe.Log()
+	_, spans := s.probe(t, dir)
 	n := len(spans)
 	points := 0
 	// First crashes at every 4th write (so both copies and the writes

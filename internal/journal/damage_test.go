@@ -63,15 +63,7 @@ func TestJournalDamage(t *testing.T) {
 	noFileSync(t)
 	s := newScenario(t)
 	dir := t.TempDir()
-	probe := faultdev.New(s.old.Clone())
-	j, err := Create(filepath.Join(dir, "probe.journal"), probe, s.ops, CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := j.Run(context.Background(), probe, RunOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	spans := probe.Log()
+	_, spans := s.probe(t, dir)
 	n := len(spans)
 	// Crash points: late ones leave the longest logs to cut; some in each
 	// copy and between them.

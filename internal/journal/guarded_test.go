@@ -36,13 +36,13 @@ func tailScenario(t testing.TB) *scenario {
 		Copy{Src: 44 * mib, Dst: 40 * mib, Length: 8 * mib, What: "move the partition left into the tail"},
 		Write{Offset: 63 * mib, New: randBytes(rng, 512), What: "table"},
 	}
-	s := &scenario{old: old, ops: ops, free: []span{{10 * mib, 13 * mib}, {20 * mib, 21 * mib}}}
+	s := &scenario{old: old, ops: ops, free: []span{{10 * mib, 13 * mib}, {20 * mib, 21 * mib}}, opts: RunOptions{SyncEveryBytes: mib}}
 	s.new = old.Clone()
 	j, err := Create(filepath.Join(t.TempDir(), "ref.journal"), s.new, ops, CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := j.Run(context.Background(), s.new, RunOptions{SyncEveryBytes: mib}); err != nil {
+	if err := j.Run(context.Background(), s.new, s.opts); err != nil {
 		t.Fatal(err)
 	}
 	return s
@@ -77,20 +77,12 @@ func TestTailCopiesGuarded(t *testing.T) {
 	noFileSync(t)
 	s := tailScenario(t)
 	dir := t.TempDir()
-	probe := faultdev.New(s.old.Clone())
-	j, err := Create(filepath.Join(dir, "probe.journal"), probe, s.ops, CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	j, spans := s.probe(t, dir)
 	for i, o := range j.ops {
 		if o.kind == kindCopy && o.guarded != (i == 0 || i == 1 || i == 7) {
 			t.Fatalf("op %d (%s): guarded = %v", i, o.what, o.guarded)
 		}
 	}
-	if err := j.Run(context.Background(), probe, RunOptions{SyncEveryBytes: mib}); err != nil {
-		t.Fatal(err)
-	}
-	spans := probe.Log()
 	tally := map[string]int{}
 	for _, f := range []fault{faultStop, faultLose} {
 		for k := 0; k < len(spans); k++ {
@@ -135,15 +127,7 @@ func TestTailCopyRollBackRefused(t *testing.T) {
 	noFileSync(t)
 	s := tailScenario(t)
 	dir := t.TempDir()
-	probe := faultdev.New(s.old.Clone())
-	pj, err := Create(filepath.Join(dir, "probe.journal"), probe, s.ops, CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := pj.Run(context.Background(), probe, RunOptions{SyncEveryBytes: mib}); err != nil {
-		t.Fatal(err)
-	}
-	spans := probe.Log()
+	_, spans := s.probe(t, dir)
 	// The first write into the tail at 40 MiB: the partition copy began.
 	k := -1
 	for i, sp := range spans {

@@ -328,32 +328,11 @@ func Build(t testing.TB, s Store) []byte {
 func Install(t testing.TB, img string, start, size int64, hive []byte) {
 	t.Helper()
 	testutil.NeedTool(t, "ntfscp")
-	dir := t.TempDir()
-	vol, src := filepath.Join(dir, "vol"), filepath.Join(dir, "BCD")
-	if err := os.WriteFile(src, hive, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.OpenFile(img, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	buf := make([]byte, size)
-	if _, err := f.ReadAt(buf, start); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(vol, buf, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("ntfscp", "-f", vol, src, "/Boot/BCD").CombinedOutput(); err != nil {
-		t.Fatalf("ntfscp: %v\n%s", err, out)
-	}
-	if buf, err = os.ReadFile(vol); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.WriteAt(buf, start); err != nil {
-		t.Fatal(err)
-	}
+	onVolumeCopy(t, img, start, size, hive, func(vol, src string) {
+		if out, err := exec.Command("ntfscp", "-f", vol, src, "/Boot/BCD").CombinedOutput(); err != nil {
+			t.Fatalf("ntfscp: %v\n%s", err, out)
+		}
+	})
 }
 
 // InstallESP writes hive as \EFI\Microsoft\Boot\BCD into the FAT volume
@@ -363,6 +342,30 @@ func Install(t testing.TB, img string, start, size int64, hive []byte) {
 func InstallESP(t testing.TB, img string, start, size int64, hive []byte) {
 	t.Helper()
 	testutil.NeedTool(t, "mmd", "mcopy", "mdir")
+	onVolumeCopy(t, img, start, size, hive, func(vol, src string) {
+		mtools := func(name string, args ...string) {
+			cmd := exec.Command(name, append([]string{"-i", vol}, args...)...)
+			cmd.Env = append(os.Environ(), "MTOOLS_SKIP_CHECK=1")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+			}
+		}
+		for _, d := range []string{"::/EFI", "::/EFI/Microsoft", "::/EFI/Microsoft/Boot"} {
+			cmd := exec.Command("mdir", "-i", vol, d)
+			cmd.Env = append(os.Environ(), "MTOOLS_SKIP_CHECK=1")
+			if cmd.Run() != nil {
+				mtools("mmd", d)
+			}
+		}
+		mtools("mcopy", "-o", src, "::/EFI/Microsoft/Boot/BCD")
+	})
+}
+
+// onVolumeCopy copies the volume at byte start (size bytes) of img to a
+// file, writes hive to another, calls edit with both paths, and writes
+// the edited volume back into img.
+func onVolumeCopy(t testing.TB, img string, start, size int64, hive []byte, edit func(vol, src string)) {
+	t.Helper()
 	dir := t.TempDir()
 	vol, src := filepath.Join(dir, "vol"), filepath.Join(dir, "BCD")
 	if err := os.WriteFile(src, hive, 0o644); err != nil {
@@ -380,21 +383,7 @@ func InstallESP(t testing.TB, img string, start, size int64, hive []byte) {
 	if err := os.WriteFile(vol, buf, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	mtools := func(name string, args ...string) {
-		cmd := exec.Command(name, append([]string{"-i", vol}, args...)...)
-		cmd.Env = append(os.Environ(), "MTOOLS_SKIP_CHECK=1")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("%s %v: %v\n%s", name, args, err, out)
-		}
-	}
-	for _, d := range []string{"::/EFI", "::/EFI/Microsoft", "::/EFI/Microsoft/Boot"} {
-		cmd := exec.Command("mdir", "-i", vol, d)
-		cmd.Env = append(os.Environ(), "MTOOLS_SKIP_CHECK=1")
-		if cmd.Run() != nil {
-			mtools("mmd", d)
-		}
-	}
-	mtools("mcopy", "-o", src, "::/EFI/Microsoft/Boot/BCD")
+	edit(vol, src)
 	if buf, err = os.ReadFile(vol); err != nil {
 		t.Fatal(err)
 	}
