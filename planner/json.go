@@ -103,7 +103,8 @@ type rolesJSON struct {
 // MarshalJSON renders the plan in its stable JSON form: format (1),
 // refused, reasons (code, message, suggestion), strategy, summary, steps
 // (kind and the fields that kind uses), before and after (partitions in
-// the inspect format, plus the filesystem's lastUsedCluster), winre
+// recovery's inspect format, which carries the filesystem's
+// lastUsedCluster), winre
 // (partition, newSizeBytes, expectedFreeBytes, requiredFreeBytes),
 // osShrinkBytes, preconditions, and what a saved plan needs to be read
 // back by [ReadJSON]: disk (scheme, sizes, alignment, identity, C:'s

@@ -272,49 +272,26 @@ func (j *stepJSON) flat(field string, scheme recovery.Scheme) (flatStep, error) 
 	return s, nil
 }
 
-// partitionJSON is a partition in the inspect format of recovery (field
-// for field; a test keeps them equal) plus the filesystem's
-// lastUsedCluster, which the plan's preconditions depend on.
+// partitionJSON is a partition in recovery's JSON form (the inspect
+// format, with the filesystem's lastUsedCluster, which the plan's
+// preconditions depend on). A saved plan's partitions are kept raw when
+// read, so that an error names the element it is in.
 type partitionJSON struct {
-	Number     int             `json:"number"`
-	StartLBA   uint64          `json:"startLBA"`
-	EndLBA     uint64          `json:"endLBA"`
-	SizeBytes  int64           `json:"sizeBytes"`
-	TypeGUID   string          `json:"typeGUID,omitempty"`
-	TypeID     string          `json:"typeID,omitempty"`
-	TypeName   string          `json:"typeName"`
-	UniqueGUID string          `json:"uniqueGUID,omitempty"`
-	Attributes string          `json:"attributes,omitempty"`
-	Name       string          `json:"name,omitempty"`
-	Bootable   bool            `json:"bootable,omitempty"`
-	Logical    bool            `json:"logical,omitempty"`
-	Extended   bool            `json:"extended,omitempty"`
-	Role       recovery.Role   `json:"role,omitempty"`
-	RoleReason string          `json:"roleReason,omitempty"`
-	FS         *filesystemJSON `json:"filesystem,omitempty"`
+	p   *recovery.Partition
+	raw json.RawMessage
 }
 
-type filesystemJSON struct {
-	Kind            recovery.FSKind `json:"kind"`
-	Label           string          `json:"label,omitempty"`
-	Version         string          `json:"version,omitempty"`
-	BitLocker       bool            `json:"bitlocker"`
-	Hibernated      bool            `json:"hibernated"`
-	Dirty           bool            `json:"dirty"`
-	LogFileClean    bool            `json:"logFileClean"`
-	ClusterSize     int64           `json:"clusterSize"`
-	TotalBytes      int64           `json:"totalBytes"`
-	UsedBytes       int64           `json:"usedBytes"`
-	FreeBytes       int64           `json:"freeBytes"`
-	ShrinkableBytes int64           `json:"shrinkableBytes"`
-	Error           string          `json:"error,omitempty"`
-	LastUsedCluster int64           `json:"lastUsedCluster"`
+func (j partitionJSON) MarshalJSON() ([]byte, error) { return json.Marshal(j.p) }
+
+func (j *partitionJSON) UnmarshalJSON(b []byte) error {
+	j.raw = append(j.raw[:0], b...)
+	return nil
 }
 
 func partitionsJSON(ps []recovery.Partition) []partitionJSON {
 	out := make([]partitionJSON, len(ps))
 	for i := range ps {
-		out[i] = *partitionPtrJSON(&ps[i])
+		out[i] = partitionJSON{p: &ps[i]}
 	}
 	return out
 }
@@ -323,24 +300,7 @@ func partitionPtrJSON(p *recovery.Partition) *partitionJSON {
 	if p == nil {
 		return nil
 	}
-	v := &partitionJSON{Number: p.Number, StartLBA: p.StartLBA, EndLBA: p.EndLBA, SizeBytes: p.SizeBytes, Bootable: p.Bootable,
-		Logical: p.Logical, Extended: p.Extended, Role: p.Role, RoleReason: p.RoleReason}
-	if uuid.UUID(p.GPTType) == uuid.Nil { // an MBR partition, as recovery tells them
-		v.TypeID = fmt.Sprintf("0x%02x", byte(p.MBRType))
-		v.TypeName = p.MBRType.Name()
-	} else {
-		v.TypeGUID = p.GPTType.String()
-		v.TypeName = p.GPTType.Name()
-		v.UniqueGUID = p.UniqueGUID.String()
-		v.Attributes = fmt.Sprintf("0x%016x", uint64(p.Attributes))
-		v.Name = p.Name
-	}
-	if f := p.FS; f != nil {
-		v.FS = &filesystemJSON{Kind: f.Kind, Label: f.Label, Version: f.Version, BitLocker: f.BitLocker, Hibernated: f.Hibernated,
-			Dirty: f.Dirty, LogFileClean: f.LogFileClean, ClusterSize: f.ClusterSize, TotalBytes: f.TotalBytes, UsedBytes: f.UsedBytes,
-			FreeBytes: f.FreeBytes, ShrinkableBytes: f.ShrinkableBytes, Error: f.Err, LastUsedCluster: f.LastUsedCluster}
-	}
-	return v
+	return &partitionJSON{p: p}
 }
 
 func partitionsFromJSON(field string, js []partitionJSON) ([]recovery.Partition, error) {
@@ -359,36 +319,13 @@ func partitionsFromJSON(field string, js []partitionJSON) ([]recovery.Partition,
 }
 
 func (j *partitionJSON) partition(field string) (recovery.Partition, error) {
-	q := recovery.Partition{Number: j.Number, StartLBA: j.StartLBA, EndLBA: j.EndLBA, SizeBytes: j.SizeBytes, Name: j.Name,
-		Bootable: j.Bootable, Logical: j.Logical, Extended: j.Extended, Role: j.Role, RoleReason: j.RoleReason}
-	switch {
-	case j.TypeGUID != "":
-		t, err := gpt.ParseType(j.TypeGUID)
-		if err != nil {
-			return q, &SavedPlanError{Field: field + ".typeGUID", Err: err}
+	var q recovery.Partition
+	if err := json.Unmarshal(j.raw, &q); err != nil {
+		var je *recovery.JSONError
+		if errors.As(err, &je) && je.Field != "" {
+			return q, &SavedPlanError{Field: field + "." + je.Field, Err: je.Err}
 		}
-		q.GPTType = t
-		if q.UniqueGUID, err = uuid.Parse(j.UniqueGUID); err != nil {
-			return q, &SavedPlanError{Field: field + ".uniqueGUID", Err: err}
-		}
-		n, err := parseHex(j.Attributes, 64)
-		if err != nil {
-			return q, &SavedPlanError{Field: field + ".attributes", Err: err}
-		}
-		q.Attributes = gpt.Attributes(n)
-	case j.TypeID != "":
-		n, err := parseHex(j.TypeID, 8)
-		if err != nil {
-			return q, &SavedPlanError{Field: field + ".typeID", Err: err}
-		}
-		q.MBRType = mbr.Type(n)
-	default:
-		return q, savedErr(field, "neither typeGUID nor typeID")
-	}
-	if f := j.FS; f != nil {
-		q.FS = &recovery.Filesystem{Kind: f.Kind, Label: f.Label, Version: f.Version, BitLocker: f.BitLocker, Hibernated: f.Hibernated,
-			Dirty: f.Dirty, LogFileClean: f.LogFileClean, ClusterSize: f.ClusterSize, TotalBytes: f.TotalBytes, UsedBytes: f.UsedBytes,
-			FreeBytes: f.FreeBytes, ShrinkableBytes: f.ShrinkableBytes, Err: f.Error, LastUsedCluster: f.LastUsedCluster}
+		return q, &SavedPlanError{Field: field, Err: err}
 	}
 	return q, nil
 }

@@ -1,12 +1,17 @@
 package recovery
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/google/uuid"
 
 	"github.com/winrepart/winrepart/diag"
+	"github.com/winrepart/winrepart/gpt"
+	"github.com/winrepart/winrepart/mbr"
 )
 
 // The JSON forms below are the stable form of an inspection (what a tool
@@ -46,6 +51,9 @@ type filesystemJSON struct {
 	FreeBytes       int64  `json:"freeBytes"`
 	ShrinkableBytes int64  `json:"shrinkableBytes"`
 	Error           string `json:"error,omitempty"`
+	// LastUsedCluster is -1 when unknown; absent (older output) reads as
+	// unknown.
+	LastUsedCluster *int64 `json:"lastUsedCluster"`
 }
 
 // isMBR tells the two kinds of partition apart without knowing the scheme:
@@ -83,10 +91,86 @@ func (p Partition) MarshalJSON() ([]byte, error) {
 			BitLocker: f.BitLocker, Hibernated: f.Hibernated, Dirty: f.Dirty,
 			LogFileClean: f.LogFileClean, ClusterSize: f.ClusterSize,
 			TotalBytes: f.TotalBytes, UsedBytes: f.UsedBytes, FreeBytes: f.FreeBytes,
-			ShrinkableBytes: f.ShrinkableBytes, Error: f.Err,
+			ShrinkableBytes: f.ShrinkableBytes, Error: f.Err, LastUsedCluster: &f.LastUsedCluster,
 		}
 	}
 	return json.Marshal(v)
+}
+
+// JSONError reports a partition whose JSON form [Partition.UnmarshalJSON]
+// cannot read: the field (as "typeGUID", or "" for the object) and why.
+type JSONError struct {
+	Field string
+	Err   error
+}
+
+func (e *JSONError) Error() string {
+	if e.Field == "" {
+		return fmt.Sprintf("recovery: partition JSON: %v", e.Err)
+	}
+	return fmt.Sprintf("recovery: partition JSON field %s: %v", e.Field, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *JSONError) Unwrap() error { return e.Err }
+
+// UnmarshalJSON reads the form MarshalJSON writes, strictly: an unknown
+// field, a type given both or neither way, or a malformed GUID or number
+// is a *JSONError. What MarshalJSON derives (typeName) is not read back.
+func (p *Partition) UnmarshalJSON(b []byte) error {
+	var v partitionJSON
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	if err := d.Decode(&v); err != nil {
+		return &JSONError{Err: err}
+	}
+	q := Partition{Number: v.Number, StartLBA: v.StartLBA, EndLBA: v.EndLBA, SizeBytes: v.SizeBytes, Name: v.Name,
+		Bootable: v.Bootable, Logical: v.Logical, Extended: v.Extended, Role: v.Role, RoleReason: v.RoleReason}
+	switch {
+	case v.TypeGUID != "" && v.TypeID != "":
+		return &JSONError{Field: "typeID", Err: fmt.Errorf("given with typeGUID %s", v.TypeGUID)}
+	case v.TypeGUID != "":
+		t, err := gpt.ParseType(v.TypeGUID)
+		if err != nil {
+			return &JSONError{Field: "typeGUID", Err: err}
+		}
+		q.GPTType = t
+		if q.UniqueGUID, err = uuid.Parse(v.UniqueGUID); err != nil {
+			return &JSONError{Field: "uniqueGUID", Err: err}
+		}
+		n, err := parseHex(v.Attributes, 64)
+		if err != nil {
+			return &JSONError{Field: "attributes", Err: err}
+		}
+		q.Attributes = gpt.Attributes(n)
+	case v.TypeID != "":
+		n, err := parseHex(v.TypeID, 8)
+		if err != nil {
+			return &JSONError{Field: "typeID", Err: err}
+		}
+		q.MBRType = mbr.Type(n)
+	default:
+		return &JSONError{Err: fmt.Errorf("neither typeGUID nor typeID")}
+	}
+	if f := v.FS; f != nil {
+		q.FS = &Filesystem{Kind: f.Kind, Label: f.Label, Version: f.Version, BitLocker: f.BitLocker, Hibernated: f.Hibernated,
+			Dirty: f.Dirty, LogFileClean: f.LogFileClean, ClusterSize: f.ClusterSize, TotalBytes: f.TotalBytes, UsedBytes: f.UsedBytes,
+			FreeBytes: f.FreeBytes, ShrinkableBytes: f.ShrinkableBytes, Err: f.Error, LastUsedCluster: -1}
+		if f.LastUsedCluster != nil {
+			q.FS.LastUsedCluster = *f.LastUsedCluster
+		}
+	}
+	*p = q
+	return nil
+}
+
+// parseHex reads "0x"-prefixed hex of at most bits bits.
+func parseHex(s string, bits int) (uint64, error) {
+	h, ok := strings.CutPrefix(s, "0x")
+	if !ok {
+		return 0, fmt.Errorf("%q is not 0x-prefixed hex", s)
+	}
+	return strconv.ParseUint(h, 16, bits)
 }
 
 type winreJSON struct {
