@@ -60,9 +60,6 @@ func (v *Volume) preflight(opts ResizeOptions) (*resizeFiles, error) {
 	if s.badRec, s.badAttr, err = v.singleExtent(RecordBadClus, "$Bad"); err != nil {
 		return nil, err
 	}
-	if err := v.checkBootPointers(); err != nil {
-		return nil, err
-	}
 	var bad int64
 	for _, r := range s.badAttr.Runs {
 		if !r.Sparse {
@@ -73,6 +70,9 @@ func (v *Volume) preflight(opts ResizeOptions) (*resizeFiles, error) {
 		return nil, &BadClustersError{Clusters: bad}
 	}
 	if err := v.checkAccounting(); err != nil {
+		return nil, err
+	}
+	if err := v.checkBootPointers(); err != nil {
 		return nil, err
 	}
 	return s, nil
