@@ -142,6 +142,9 @@ func (v *Volume) loadMFT() error {
 	if err != nil {
 		return err
 	}
+	if err := v.checkMFTStream(boot, a.Offset, false); err != nil {
+		return err
+	}
 	v.mft = boot
 	v.mftRecords = uint64(boot.size / v.recordSize)
 	if v.mftRecords < 16 {
@@ -151,8 +154,39 @@ func (v *Volume) loadMFT() error {
 	if err != nil {
 		return err
 	}
+	if err := v.checkMFTStream(st, a.Offset, true); err != nil {
+		return err
+	}
 	v.mft = st
 	v.mftRecords = uint64(st.size / v.recordSize)
+	return nil
+}
+
+// checkMFTStream refuses an $MFT whose sizes the volume cannot hold: a
+// sparse run, more clusters mapped than the volume has, or a data size
+// past what the runs map or below the initialized size. Every scan of the
+// MFT reads up to its data size, so a lying size would make a scan of a
+// small image read terabytes of zeros. The sizes are checked against the
+// runs only for the complete stream (the bootstrap one holds the base
+// record's extent alone).
+func (v *Volume) checkMFTStream(st *stream, off int, complete bool) error {
+	bad := func(format string, args ...any) error {
+		return &RecordError{Record: RecordMFT, Offset: off, Err: errf(ErrBadAttribute, format, args...)}
+	}
+	tc := v.Boot.TotalClusters()
+	var mapped int64
+	for _, r := range st.runs {
+		if r.Sparse {
+			return bad("$MFT has a sparse run %v", r)
+		}
+		if r.Length > tc-mapped {
+			return bad("$MFT maps more than the volume's %d clusters", tc)
+		}
+		mapped += r.Length
+	}
+	if st.initSize > st.size || complete && st.size > mapped*v.clusterSize {
+		return bad("$MFT data size %d, initialized %d, with %d bytes mapped", st.size, st.initSize, mapped*v.clusterSize)
+	}
 	return nil
 }
 
