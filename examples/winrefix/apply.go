@@ -113,6 +113,7 @@ func applyPath(ctx context.Context, path, journalPath string, pf planFlags, yes 
 	fmt.Fprintf(stdout, "Applied %d journaled operations: %s of metadata written, %s of data moved.\n",
 		res.Ops, diag.FormatBytes(res.BytesWritten), diag.FormatBytes(res.BytesCopied))
 	fmt.Fprintf(stdout, "Verified: the disk matches the plan.\n\nAfter:\n%s", withCLI(res.After.String()))
+	fmt.Fprint(stdout, dirtyNote(res.After))
 	if err := os.Remove(journalPath); err != nil {
 		fmt.Fprintf(stderr, "winrefix: warning: removing the completed journal: %v\n", err)
 	}

@@ -79,6 +79,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 	fmt.Fprintln(stdout, withCLI(res.After.String()))
 	fmt.Fprintf(stdout, "The disk matches the plan. WinRE: %s free of %s required.\n",
 		diag.FormatBytes(res.After.WinRE.FreeBytes), diag.FormatBytes(res.After.WinRE.RequiredFreeBytes))
+	fmt.Fprint(stdout, dirtyNote(res.After))
 	if *keep {
 		fmt.Fprintf(stdout, "The fixed image is at %s.\n", path)
 	}

@@ -178,7 +178,7 @@ func TestDemo(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("demo: exit %d\n%s%s", code, out, errOut)
 	}
-	for _, want := range []string{"== 1. Inspect", "== 2. Plan", "== 3. Apply", "== 4. Verify", "The disk matches the plan", "MEETS the requirement"} {
+	for _, want := range []string{"== 1. Inspect", "== 2. Plan", "== 3. Apply", "== 4. Verify", "The disk matches the plan", "MEETS the requirement", "dirty flag on purpose"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q", want)
 		}

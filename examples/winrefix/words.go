@@ -1,6 +1,10 @@
 package main
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/winrepart/winrepart/recovery"
+)
 
 // cliWords adds winrefix's own command and flag names to the operations
 // the library's messages speak of: the library never names this tool (a
@@ -18,3 +22,15 @@ var cliWords = strings.NewReplacer(
 
 // withCLI returns s with winrefix's names added (see cliWords).
 func withCLI(s string) string { return cliWords.Replace(s) }
+
+// dirtyNote explains, after a successful apply, the volume-dirty warnings
+// of the volumes it resized: the flag is set on purpose. Empty when the
+// layout has none.
+func dirtyNote(after *recovery.Layout) string {
+	for _, p := range after.Problems {
+		if p.Code == recovery.ProblemVolumeDirty {
+			return "The volumes this apply changed carry NTFS's dirty flag on purpose, as ntfsresize sets it: Windows checks them with chkdsk at its next boot, and the volume-dirty warnings above go away then.\n"
+		}
+	}
+	return ""
+}
