@@ -12,10 +12,10 @@ import (
 func TestGUIDOnDisk(t *testing.T) {
 	// The ESP type as stored on disk (UEFI Appendix A mixed-endian form).
 	disk := []byte{0x28, 0x73, 0x2A, 0xC1, 0x1F, 0xF8, 0xD2, 0x11, 0xBA, 0x4B, 0x00, 0xA0, 0xC9, 0x3E, 0xC9, 0x3B}
-	if got := Type(decodeGUID(disk)); got != TypeESP {
+	if got := Type(DecodeGUID(disk)); got != TypeESP {
 		t.Errorf("decode: %v", got)
 	}
-	if got := appendGUID(nil, uuid.UUID(TypeESP)); !bytes.Equal(got, disk) {
+	if got := AppendGUID(nil, uuid.UUID(TypeESP)); !bytes.Equal(got, disk) {
 		t.Errorf("encode: % x", got)
 	}
 }

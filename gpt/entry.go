@@ -55,8 +55,8 @@ func (e *Entry) UnmarshalBinary(b []byte) error {
 func (e *Entry) decode(b []byte) {
 	b = b[:MinEntrySize]
 	le := binary.LittleEndian
-	e.Type = Type(decodeGUID(b[offEntryType:]))
-	e.UniqueGUID = decodeGUID(b[offEntryUnique:])
+	e.Type = Type(DecodeGUID(b[offEntryType:]))
+	e.UniqueGUID = DecodeGUID(b[offEntryUnique:])
 	e.FirstLBA = le.Uint64(b[offEntryFirstLBA:])
 	e.LastLBA = le.Uint64(b[offEntryLastLBA:])
 	e.Attributes = Attributes(le.Uint64(b[offEntryAttributes:]))
@@ -70,8 +70,8 @@ func (e *Entry) decode(b []byte) {
 // AppendBinary appends the 128-byte encoding of e to b.
 func (e *Entry) AppendBinary(b []byte) ([]byte, error) {
 	le := binary.LittleEndian
-	b = appendGUID(b, uuid.UUID(e.Type))
-	b = appendGUID(b, e.UniqueGUID)
+	b = AppendGUID(b, uuid.UUID(e.Type))
+	b = AppendGUID(b, e.UniqueGUID)
 	b = le.AppendUint64(b, e.FirstLBA)
 	b = le.AppendUint64(b, e.LastLBA)
 	b = le.AppendUint64(b, uint64(e.Attributes))

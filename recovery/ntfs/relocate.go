@@ -141,14 +141,7 @@ func (v *Volume) PlanShrinkRelocating(newPartitionBytes int64, opts ResizeOption
 		}
 		return &ShrinkPlan{Writes: ws}, nil
 	}
-	g, err := v.newGeometry(newPartitionBytes)
-	if err != nil {
-		return nil, err
-	}
-	if g.totalSectors >= int64(v.Boot.TotalSectors) || newPartitionBytes > v.size {
-		return nil, errf(ErrBadSize, "%d bytes is not smaller than the volume (%d sectors of %d bytes)", newPartitionBytes, v.Boot.TotalSectors, v.Boot.BytesPerSector)
-	}
-	s, err := v.preflight(opts)
+	g, s, err := v.shrinkStart(newPartitionBytes, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -68,18 +68,25 @@ func (v *Volume) newGeometry(newPartitionBytes int64) (geometry, error) {
 // and its root directory entry; the backup boot sector at the new last
 // sector; the primary boot sector's TotalSectors.
 func (v *Volume) PlanShrink(newPartitionBytes int64, opts ResizeOptions) ([]diag.Write, error) {
-	g, err := v.newGeometry(newPartitionBytes)
-	if err != nil {
-		return nil, err
-	}
-	if g.totalSectors >= int64(v.Boot.TotalSectors) || newPartitionBytes > v.size {
-		return nil, errf(ErrBadSize, "%d bytes is not smaller than the volume (%d sectors of %d bytes)", newPartitionBytes, v.Boot.TotalSectors, v.Boot.BytesPerSector)
-	}
-	s, err := v.preflight(opts)
+	g, s, err := v.shrinkStart(newPartitionBytes, opts)
 	if err != nil {
 		return nil, err
 	}
 	return v.planShrinkChecked(s, g, newPartitionBytes, opts)
+}
+
+// shrinkStart is what every shrink checks first: the new geometry, that
+// it is smaller than the volume, and the preflight refusals.
+func (v *Volume) shrinkStart(newPartitionBytes int64, opts ResizeOptions) (geometry, *resizeFiles, error) {
+	g, err := v.newGeometry(newPartitionBytes)
+	if err != nil {
+		return g, nil, err
+	}
+	if g.totalSectors >= int64(v.Boot.TotalSectors) || newPartitionBytes > v.size {
+		return g, nil, errf(ErrBadSize, "%d bytes is not smaller than the volume (%d sectors of %d bytes)", newPartitionBytes, v.Boot.TotalSectors, v.Boot.BytesPerSector)
+	}
+	s, err := v.preflight(opts)
+	return g, s, err
 }
 
 // planShrinkChecked is PlanShrink after its preflight.

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+
+	"github.com/winrepart/winrepart/gpt"
 )
 
 // DeviceType is the type of a boot device descriptor (its first uint32).
@@ -198,7 +200,7 @@ func ParseDevice(data []byte) (*Device, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.Options = windowsGUID(data[0:16])
+	d.Options = gpt.DecodeGUID(data[0:16])
 	return d, nil
 }
 
@@ -228,8 +230,8 @@ func parseDescriptor(b []byte, pos, end, depth int) (*Device, error) {
 			p.Offset = le.Uint64(x[descPartID:])
 			p.DiskSignature = le.Uint32(x[descPartDisk:])
 		case StyleGPT:
-			p.PartitionGUID = windowsGUID(x[descPartID:])
-			p.DiskGUID = windowsGUID(x[descPartDisk:])
+			p.PartitionGUID = gpt.DecodeGUID(x[descPartID:])
+			p.DiskGUID = gpt.DecodeGUID(x[descPartDisk:])
 		}
 		d.Partition = p
 	case DeviceBlock:
@@ -262,15 +264,4 @@ func parseDescriptor(b []byte, pos, end, depth int) (*Device, error) {
 		d.Ramdisk = &Ramdisk{Parent: parent, Path: path}
 	}
 	return d, nil
-}
-
-// windowsGUID decodes a GUID in Windows' byte order (Data1, Data2, Data3
-// little-endian, Data4 as is).
-func windowsGUID(b []byte) uuid.UUID {
-	var u uuid.UUID
-	u[0], u[1], u[2], u[3] = b[3], b[2], b[1], b[0]
-	u[4], u[5] = b[5], b[4]
-	u[6], u[7] = b[7], b[6]
-	copy(u[8:], b[8:16])
-	return u
 }
