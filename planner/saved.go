@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
-	"strings"
 
 	"github.com/google/uuid"
 
@@ -170,7 +168,7 @@ func (p *Plan) restoreDisk(d *diskJSON) error {
 		p.diskGUID = u
 	}
 	if d.DiskSignature != "" || d.Scheme == recovery.SchemeMBR {
-		n, err := parseHex(d.DiskSignature, 32)
+		n, err := recovery.ParseHex(d.DiskSignature, 32)
 		if err != nil {
 			return &SavedPlanError{Field: "disk.diskSignature", Err: err}
 		}
@@ -182,15 +180,6 @@ func (p *Plan) restoreDisk(d *diskJSON) error {
 	p.scheme, p.sectorSize, p.diskSize, p.alignBytes = d.Scheme, d.SectorSize, d.SizeBytes, d.AlignBytes
 	p.osNumber, p.reagent = d.OSPartition, d.ReAgentPath
 	return nil
-}
-
-// parseHex reads "0x..." of at most bits bits.
-func parseHex(s string, bits int) (uint64, error) {
-	h, ok := strings.CutPrefix(s, "0x")
-	if !ok {
-		return 0, fmt.Errorf("%q is not 0x-prefixed hex", s)
-	}
-	return strconv.ParseUint(h, 16, bits)
 }
 
 func (j *stepJSON) step(field string, scheme recovery.Scheme) (Step, error) {
@@ -227,14 +216,14 @@ func (j *stepJSON) flat(field string, scheme recovery.Scheme) (flatStep, error) 
 		s.GPTType = t
 	}
 	if j.TypeID != "" {
-		n, err := parseHex(j.TypeID, 8)
+		n, err := recovery.ParseHex(j.TypeID, 8)
 		if err != nil {
 			return s, &SavedPlanError{Field: field + ".typeID", Err: err}
 		}
 		s.MBRType = mbr.Type(n)
 	}
 	if j.Attributes != "" {
-		n, err := parseHex(j.Attributes, 64)
+		n, err := recovery.ParseHex(j.Attributes, 64)
 		if err != nil {
 			return s, &SavedPlanError{Field: field + ".attributes", Err: err}
 		}

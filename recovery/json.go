@@ -138,13 +138,13 @@ func (p *Partition) UnmarshalJSON(b []byte) error {
 		if q.UniqueGUID, err = uuid.Parse(v.UniqueGUID); err != nil {
 			return &JSONError{Field: "uniqueGUID", Err: err}
 		}
-		n, err := parseHex(v.Attributes, 64)
+		n, err := ParseHex(v.Attributes, 64)
 		if err != nil {
 			return &JSONError{Field: "attributes", Err: err}
 		}
 		q.Attributes = gpt.Attributes(n)
 	case v.TypeID != "":
-		n, err := parseHex(v.TypeID, 8)
+		n, err := ParseHex(v.TypeID, 8)
 		if err != nil {
 			return &JSONError{Field: "typeID", Err: err}
 		}
@@ -164,8 +164,10 @@ func (p *Partition) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// parseHex reads "0x"-prefixed hex of at most bits bits.
-func parseHex(s string, bits int) (uint64, error) {
+// ParseHex reads "0x"-prefixed hex of at most bits bits: the form the
+// JSON of this package, and the planner's, give MBR type ids, GPT
+// attributes and disk signatures.
+func ParseHex(s string, bits int) (uint64, error) {
 	h, ok := strings.CutPrefix(s, "0x")
 	if !ok {
 		return 0, fmt.Errorf("%q is not 0x-prefixed hex", s)
