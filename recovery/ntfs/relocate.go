@@ -218,7 +218,7 @@ func (v *Volume) relShrink(newPartitionBytes int64, g geometry, opts ResizeOptio
 	if err := v.relBitmap(p, used, moves, end); err != nil {
 		return nil, err
 	}
-	plan := &ShrinkPlan{MovedFiles: sc.records}
+	plan := &ShrinkPlan{MovedFiles: len(sc.files)}
 	for _, m := range moves {
 		plan.Copies = append(plan.Copies, DataCopy{Src: m.src * cs, Dst: m.dst * cs, Length: m.n * cs})
 		plan.MovedBytes += m.n * cs
@@ -310,8 +310,7 @@ type relPiece struct {
 type relScanResult struct {
 	attrs    []relAttr
 	pieces   []relPiece
-	records  int             // distinct files (base records) in attrs
-	files    map[uint64]bool // their base record numbers
+	files    map[uint64]bool // the distinct files (base records) in attrs
 	refused  []UnmovableFile // at most maxReportedFiles
 	more     int             // refused beyond those
 	fixedEnd int64           // one past the last cluster of any attribute that does not move
@@ -382,10 +381,7 @@ func (v *Volume) relScan(end int64) (*relScanResult, error) {
 				if !inTail {
 					continue
 				}
-				if !s.files[base] {
-					s.files[base] = true
-					s.records++
-				}
+				s.files[base] = true
 				idx := len(s.attrs)
 				s.attrs = append(s.attrs, relAttr{rec: n, typ: a.Type, name: a.Name, instance: a.Instance, last: last})
 				for _, r := range a.Runs {
