@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -175,6 +176,25 @@ func (s *scenario) crashed(t testing.TB, dir string, f fault, k int, spans []fau
 	}
 	d.Crash()
 	return m, path, hit
+}
+
+// crashedJournal is crashed for a fault that must hit: the crashed disk,
+// the bytes of the journal it left, and that journal parsed.
+func (s *scenario) crashedJournal(t testing.TB, dir string, f fault, k int, spans []faultdev.Span) (*faultdev.Mem, []byte, *Journal) {
+	t.Helper()
+	m, path, hit := s.crashed(t, dir, f, k, spans)
+	if !hit {
+		t.Fatalf("%v at %d: no crash", f, k)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := parse(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, b, j
 }
 
 func cloneJournal(t testing.TB, path, to string) string {

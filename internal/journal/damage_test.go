@@ -75,18 +75,7 @@ func TestJournalDamage(t *testing.T) {
 	damages, recoveries := 0, 0
 	for _, k := range points {
 		for _, f := range []fault{faultStop, faultLose} {
-			m, path, hit := s.crashed(t, dir, f, k, spans)
-			if !hit {
-				t.Fatalf("%v at %d: no crash", f, k)
-			}
-			b, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cj, err := Open(path)
-			if err != nil {
-				t.Fatal(err)
-			}
+			m, b, cj := s.crashedJournal(t, dir, f, k, spans)
 			seen := map[string]string{} // parse key -> outcome
 			try := func(d []byte, what string) {
 				damages++

@@ -86,18 +86,7 @@ func TestTailCopiesGuarded(t *testing.T) {
 	tally := map[string]int{}
 	for _, f := range []fault{faultStop, faultLose} {
 		for k := 0; k < len(spans); k++ {
-			m, path, hit := s.crashed(t, dir, f, k, spans)
-			if !hit {
-				t.Fatalf("%v at %d: no crash", f, k)
-			}
-			b, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cj, err := parse(bytes.NewReader(b), int64(len(b)))
-			if err != nil {
-				t.Fatal(err)
-			}
+			m, b, cj := s.crashedJournal(t, dir, f, k, spans)
 			st, err := cj.State(m)
 			if err != nil {
 				t.Fatal(err)
@@ -139,15 +128,7 @@ func TestTailCopyRollBackRefused(t *testing.T) {
 	if k < 0 {
 		t.Fatal("no write into the tail")
 	}
-	m, path, _ := s.crashed(t, dir, faultStop, k+1, spans)
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	j, err := parse(bytes.NewReader(b), int64(len(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, b, j := s.crashedJournal(t, dir, faultStop, k+1, spans)
 	// Keep the log up to the Write's start: it says the partition copy
 	// never began.
 	var cut int64 = -1
@@ -168,7 +149,7 @@ func TestTailCopyRollBackRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	mm := m.Clone()
-	_, err = Recover(context.Background(), mm, p, RollBack, RunOptions{})
+	_, err := Recover(context.Background(), mm, p, RollBack, RunOptions{})
 	var ie *IrreversibleError
 	if !errors.As(err, &ie) || ie.Op != 0 && ie.Op != 1 {
 		t.Fatalf("roll back with the tail overwritten: %v, want an IrreversibleError on a tail copy", err)
