@@ -196,26 +196,53 @@ func (v *Volume) relShrink(newPartitionBytes int64, g geometry, opts ResizeOptio
 	if need > end-usedBelow {
 		return nil, refuse(ErrNoSpace, need, end-usedBelow)
 	}
-	free := newRelFree(relGaps(used, end))
-	moves, err := relPlace(sc.pieces, free)
-	if err != nil {
-		return nil, err
-	}
-	// The dirty flag first (an interrupted change then still gets chkdsk),
-	// then the records and $Bitmap, planned on the volume as it is.
-	p := &writePlan{v: v}
-	if opts.SetDirty {
-		if err := v.setDirty(p); err != nil {
+	// Placed as relPlace chooses; should a runlist then overflow its
+	// record, placed once more with those attributes' pieces end to end.
+	var moves []relMove
+	var p *writePlan
+	fixedEnd := sc.fixedEnd
+	var join map[int]bool
+	for try := 0; ; try++ {
+		moves, err = relPlaceJoined(sc.pieces, newRelFree(relGaps(used, end)), join)
+		if err != nil {
 			return nil, err
 		}
-	}
-	if err := v.relRecords(p, sc, moves, end); err != nil {
-		return nil, err
-	}
-	if len(sc.refused) > 0 { // records that do not fit
-		return nil, refuse(ErrUnmovable, need, end-usedBelow)
+		// The dirty flag first (an interrupted change then still gets
+		// chkdsk), then the records and $Bitmap, planned on the volume as
+		// it is.
+		p = &writePlan{v: v}
+		if opts.SetDirty {
+			if err := v.setDirty(p); err != nil {
+				return nil, err
+			}
+		}
+		if err := v.relRecords(p, sc, moves, end); err != nil {
+			return nil, err
+		}
+		if len(sc.refused) == 0 {
+			break
+		}
+		if try > 0 { // records that do not fit
+			return nil, refuse(ErrUnmovable, need, end-usedBelow)
+		}
+		join = map[int]bool{}
+		for i, ra := range sc.attrs {
+			for _, f := range sc.refused {
+				if f.Attr == ra.typ && f.AttrName == ra.name && f.Record == relBase(v, ra.rec) {
+					join[i] = true
+				}
+			}
+		}
+		sc.refused, sc.more, sc.fixedEnd = nil, 0, fixedEnd
 	}
 	if err := v.relBitmap(p, used, moves, end); err != nil {
+		return nil, err
+	}
+	// The writes above were planned where $MFT, $MFTMirr and $Bitmap
+	// are now; those that land in clusters the copies move go to the
+	// copies instead, and the boot sector follows $MFT and $MFTMirr.
+	p.ws = relTranslate(p.ws, moves, cs)
+	if err := v.relBoot(p, moves); err != nil {
 		return nil, err
 	}
 	plan := &ShrinkPlan{MovedFiles: len(sc.files)}
@@ -403,13 +430,16 @@ func relUnmovable(rec *Record, a *Attribute) string {
 		n = rec.BaseRecord.Record()
 	}
 	dirIndex := a.Type == AttrIndexAllocation || a.Type == AttrBitmap
-	// The root and $Extend directories' indexes are found through their
-	// records' runlists alone: they move like any other directory's. So
-	// do the files under $Extend, such as $UsnJrnl:$J (records 16 and
-	// above). Other system files stay: the boot sector points at $MFT and
-	// $MFTMirr, $Boot is cluster 0, the shrink rewrites $Bitmap, and
-	// $AttrDef, $Secure and $UpCase have no test that puts them past the
-	// end (mkntfs places them below $LogFile, which does not move).
+	// Every system file's clusters move as any file's do: a record's
+	// runlist is the only thing that says where they are, with three
+	// exceptions. The boot sector also points at the first clusters of
+	// $MFT and $MFTMirr: relShrink rewrites those pointers when they move.
+	// Records of $MFT and $Bitmap, being read and written by this very
+	// plan, are followed to where the copies put them (relTranslate).
+	// $Boot is cluster 0, and $BadClus:$Bad maps the bad clusters, which
+	// are refused before this (ErrBadClusters). $LogFile moves as is: a
+	// clean log says nothing about where it lies. ntfsresize moves all of
+	// them too.
 	//
 	// A file with an $ATTRIBUTE_LIST moves the attributes its base record
 	// holds, and the list itself when non-resident: each keeps its VCN
@@ -419,20 +449,32 @@ func relUnmovable(rec *Record, a *Attribute) string {
 	// in their own records, but no test yet puts one past the end
 	// (libntfs-3g keeps $DATA in the base record and moves $FILE_NAMEs
 	// out), so they are refused.
-	movable := (n == RecordRoot || n == RecordExtend) && dirIndex
+	//
+	// Any other non-resident attribute ($SECURITY_DESCRIPTOR, as mkntfs
+	// gives the root, $EA, $REPARSE_POINT, $LOGGED_UTILITY_STREAM) is
+	// found through its runlist alone as well, and moves.
+	movable := true
+	switch n {
+	case RecordMFT:
+		movable = a.Name == "" && (a.Type == AttrData || a.Type == AttrBitmap)
+	case RecordMFTMirr, RecordLogFile, RecordAttrDef, RecordBitmap, RecordUpCase:
+		movable = a.Name == "" && a.Type == AttrData
+	case RecordSecure:
+		movable = (a.Type == AttrData && a.Name == "$SDS") || (dirIndex && (a.Name == "$SDH" || a.Name == "$SII"))
+	case RecordBadClus:
+		movable = false
+	}
 	switch {
+	case n == RecordMFT && rec.BaseRecord != 0:
+		return "an extent of $MFT held in an extension record"
 	case rec.BaseRecord != 0:
 		return "held in an extension record of its $ATTRIBUTE_LIST"
 	case a.LowestVCN != 0:
 		return "an attribute extent not starting at VCN 0"
-	case n == RecordMFT:
-		return "the $MFT itself"
-	case n == RecordLogFile:
-		return "$LogFile"
+	case n == RecordBoot:
+		return "$Boot, the boot sectors"
 	case n < 16 && !movable:
 		return "a system file"
-	case a.Type != AttrData && a.Type != AttrAttributeList && !dirIndex:
-		return a.Type.String() + " attributes are not relocated yet"
 	case a.Flags&AttrFlagCompressed != 0:
 		return "compressed"
 	case a.Flags&AttrFlagEncrypted != 0:
@@ -559,6 +601,53 @@ func (f *relFree) take(n int64) (lcn int64, ok bool) {
 // gives it the fewest fragments. Fewer fragments keep runlists short (so
 // they still fit their MFT records) and the copy list small.
 func relPlace(pieces []relPiece, free *relFree) ([]relMove, error) {
+	return relPlaceJoined(pieces, free, nil)
+}
+
+// relPlaceJoined is relPlace, except that the pieces of each attribute
+// in join (by owner) are first placed end to end, in VCN order, into one
+// hole: the attribute then ends in one run where it had many, which is
+// what an attribute whose remapped runlist overflowed its MFT record
+// needs (a $MFT grown in many steps into the tail, say). It costs a copy
+// per piece where a unit of neighbours would have cost one. An attribute
+// no hole holds whole is placed like the rest.
+func relPlaceJoined(pieces []relPiece, free *relFree, join map[int]bool) ([]relMove, error) {
+	var moves []relMove
+	if len(join) > 0 {
+		groups := map[int][]relPiece{}
+		var owners []int
+		var rest []relPiece
+		for _, p := range pieces { // in VCN order within an owner
+			if !join[p.owner] {
+				rest = append(rest, p)
+				continue
+			}
+			if _, ok := groups[p.owner]; !ok {
+				owners = append(owners, p.owner)
+			}
+			groups[p.owner] = append(groups[p.owner], p)
+		}
+		total := func(g []relPiece) (n int64) {
+			for _, p := range g {
+				n += p.n
+			}
+			return n
+		}
+		sort.SliceStable(owners, func(a, b int) bool { return total(groups[owners[a]]) > total(groups[owners[b]]) })
+		for _, o := range owners {
+			g := groups[o]
+			dst, ok := free.take(total(g))
+			if !ok {
+				rest = append(rest, g...)
+				continue
+			}
+			for _, p := range g {
+				moves = append(moves, relMove{src: p.lcn, dst: dst, n: p.n})
+				dst += p.n
+			}
+		}
+		pieces = rest
+	}
 	ps := slices.Clone(pieces)
 	slices.SortFunc(ps, func(a, b relPiece) int { return cmp.Compare(a.lcn, b.lcn) })
 	type unit struct{ lo, hi int } // ps[lo:hi]
@@ -579,7 +668,6 @@ func relPlace(pieces []relPiece, free *relFree) ([]relMove, error) {
 		order[i] = i
 	}
 	sort.SliceStable(order, func(a, b int) bool { return size[order[a]] > size[order[b]] })
-	var moves []relMove
 	for _, u := range order {
 		lo, hi := units[u].lo, units[u].hi
 		if dst, ok := free.take(size[u]); ok {
@@ -708,6 +796,69 @@ func (v *Volume) relRecords(p *writePlan, sc *relScanResult, moves []relMove, en
 		i = j
 	}
 	return nil
+}
+
+// relTranslate redirects the parts of writes that fall in clusters a
+// move copies away (moves sorted by source) to the same bytes of the
+// copy. Once the copies are made and the runlists switched, the source
+// is cut off with the tail: a record of $MFT, a block of $MFTMirr or of
+// $Bitmap that moved lives at the destination only.
+func relTranslate(ws []diag.Write, moves []relMove, cs int64) []diag.Write {
+	var out []diag.Write
+	for _, w := range ws {
+		for lo, hi := w.Offset, w.Offset+int64(len(w.New)); lo < hi; {
+			c := lo / cs
+			i := sort.Search(len(moves), func(i int) bool { return moves[i].src+moves[i].n > c })
+			to, shift := hi, int64(0)
+			if i < len(moves) && moves[i].src <= c {
+				m := moves[i]
+				to, shift = min(hi, (m.src+m.n)*cs), (m.dst-m.src)*cs
+			} else if i < len(moves) {
+				to = min(hi, moves[i].src*cs)
+			}
+			a, b := lo-w.Offset, to-w.Offset
+			out = append(out, diag.Write{Offset: lo + shift, Old: w.Old[a:b], New: w.New[a:b], What: w.What})
+			lo = to
+		}
+	}
+	return out
+}
+
+// relCluster returns where cluster c lies once moves are made.
+func relCluster(c int64, moves []relMove) int64 {
+	i := sort.Search(len(moves), func(i int) bool { return moves[i].src+moves[i].n > c })
+	if i < len(moves) && moves[i].src <= c {
+		return moves[i].dst + c - moves[i].src
+	}
+	return c
+}
+
+// relBoot plans the boot sector's pointers to $MFT and $MFTMirr when
+// their first clusters move. (The backup boot sector is the shrink's to
+// write, from this one.)
+func (v *Volume) relBoot(p *writePlan, moves []relMove) error {
+	mft := relCluster(int64(v.Boot.MFTLCN), moves)
+	mirr := relCluster(int64(v.Boot.MFTMirrLCN), moves)
+	if mft == int64(v.Boot.MFTLCN) && mirr == int64(v.Boot.MFTMirrLCN) {
+		return nil
+	}
+	b := make([]byte, BootSectorSize)
+	if err := readFull(v.r, b, 0); err != nil {
+		return err
+	}
+	binary.LittleEndian.PutUint64(b[offMFTLCN:], uint64(mft))
+	binary.LittleEndian.PutUint64(b[offMFTMirrLCN:], uint64(mirr))
+	return p.add(0, b, "boot sector: $MFT and $MFTMirr moved")
+}
+
+// relBase returns the base record of record n (n itself for a base
+// record, or when it cannot be read).
+func relBase(v *Volume, n uint64) uint64 {
+	rec, err := v.ReadRecord(n)
+	if err != nil || rec.BaseRecord == 0 {
+		return n
+	}
+	return rec.BaseRecord.Record()
 }
 
 // relFind finds the attribute ra in rec.
