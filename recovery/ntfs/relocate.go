@@ -587,7 +587,14 @@ func (f *relFree) take(n int64) (lcn int64, ok bool) {
 
 // relPlace chooses destinations for the pieces past the new end.
 //
-// Why best fit: the pieces are grouped into units, runs of clusters that
+// When one hole holds them all, the pieces go there packed in their
+// order, the smallest such hole first: the distance between any two
+// moved clusters then only shrinks, so no LCN delta of a moved runlist
+// grows and no run splits, and a runlist that filled its MFT record
+// (libntfs-3g fills the extension records of a fragmented file to the
+// last bytes) still fits it.
+//
+// Otherwise, why best fit: the pieces are grouped into units, runs of clusters that
 // are contiguous past the end (a file's run, or files written one after
 // another), and the largest units are placed first, each into the
 // smallest free hole that holds it whole. A unit placed whole keeps every
@@ -619,6 +626,21 @@ func relPlace(pieces []relPiece, free *relFree) ([]relMove, error) {
 		units = append(units, unit{i, j})
 		size = append(size, n)
 		i = j
+	}
+	var total int64
+	for _, n := range size {
+		total += n
+	}
+	if len(units) == 0 {
+		return nil, nil
+	}
+	if dst, ok := free.take(total); ok {
+		moves := make([]relMove, len(units))
+		for i, u := range units {
+			moves[i] = relMove{src: ps[u.lo].lcn, dst: dst, n: size[i]}
+			dst += size[i]
+		}
+		return moves, nil
 	}
 	order := make([]int, len(units))
 	for i := range order {
