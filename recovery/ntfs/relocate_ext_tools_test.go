@@ -216,7 +216,7 @@ func relLayout(t *testing.T, v *Volume, path string, typ AttrType, end int64) (i
 	return ids, past
 }
 
-// relCompressUnits counts the compression units of a compressed
+// relCompressedUnitsPast counts the compression units of a compressed
 // attribute's extents that are compressed (some data clusters, then
 // holes) and whose data lies at or past cluster end.
 func relCompressedUnitsPast(t *testing.T, v *Volume, path string, end int64) int {
