@@ -119,14 +119,17 @@ type ShrinkPlan struct {
 // plan has no copies and its writes are PlanShrink's.
 //
 // What moves: the non-resident $DATA streams (unnamed and named, sparse
-// ones keeping their holes), $INDEX_ALLOCATION and $BITMAP attributes of
-// files and directories (the files under $Extend, such as $UsnJrnl:$J,
-// included), in base records, and non-resident $ATTRIBUTE_LISTs (a file
-// with a list moves what its base record holds). The rest is refused with
-// a *RelocateError naming each file: system files ($MFT, $MFTMirr,
-// $LogFile, $Secure, ...), extents held in extension records, compressed
-// and encrypted attributes, other attribute types, and attributes whose
-// new runlist would not fit their MFT record. The error's MinBytes is the smallest size a
+// ones keeping their holes, compressed ones keeping every compression
+// unit's layout), $INDEX_ALLOCATION and $BITMAP attributes of files and
+// directories (the files under $Extend, such as $UsnJrnl:$J, included),
+// and non-resident $ATTRIBUTE_LISTs. A file with a list moves each extent
+// of an attribute in the record that holds it, base or extension record:
+// only that extent's mapping pairs change, never its VCN range, sizes,
+// record or instance, so the list stays true. The rest is refused with a
+// *RelocateError naming each file: system files ($MFT, $MFTMirr,
+// $LogFile, $Secure, ...), encrypted attributes, other attribute types,
+// and attribute extents whose new runlist would not fit their MFT record
+// (ErrRecordFull). The error's MinBytes is the smallest size a
 // relocating shrink can reach.
 //
 // The order of the plan is what keeps the volume safe: copies write only
@@ -327,11 +330,48 @@ type relAttr struct {
 }
 
 // relPiece is the part of a run past the new end: n clusters from lcn,
-// owned by attrs[owner].
+// owned by attrs[owner]. A run of a compressed attribute has cu > 1, its
+// compression unit in clusters: cluster x of the piece starts a unit when
+// (x - phase) is a multiple of cu.
 type relPiece struct {
-	lcn, n int64
-	owner  int
+	lcn, n    int64
+	owner     int
+	cu, phase int64
 }
+
+// relCUBoundary returns the last compression unit boundary of piece p in
+// (lo, hi], or lo when there is none (or p is not compressed).
+func relCUBoundary(p relPiece, lo, hi int64) int64 {
+	if p.cu <= 1 {
+		return lo
+	}
+	b := hi - ((hi-p.phase)%p.cu+p.cu)%p.cu
+	if b <= lo {
+		return lo
+	}
+	return b
+}
+
+// relRunPieces appends to ps the pieces of runs past cluster end, owned
+// by attrs[owner]; cu is the attribute's compression unit in clusters (0
+// when it is not compressed).
+func relRunPieces(ps []relPiece, runs []Run, end, cu int64, owner int) []relPiece {
+	for _, r := range runs {
+		if lo, hi := max(r.LCN, end), r.LCN+r.Length; !r.Sparse && lo < hi {
+			pc := relPiece{lcn: lo, n: hi - lo, owner: owner}
+			if cu > 1 {
+				pc.cu, pc.phase = cu, ((r.LCN-r.VCN)%cu+cu)%cu
+			}
+			ps = append(ps, pc)
+		}
+	}
+	return ps
+}
+
+// relMaxCompressionUnit bounds the compression unit (log2 of clusters) a
+// relocation aligns to: NTFS writes 4 (16 clusters); anything above 8 is
+// treated as no unit at all.
+const relMaxCompressionUnit = 8
 
 // relScanResult is what relScan learns from the MFT.
 type relScanResult struct {
@@ -411,11 +451,11 @@ func (v *Volume) relScan(end int64) (*relScanResult, error) {
 				s.files[base] = true
 				idx := len(s.attrs)
 				s.attrs = append(s.attrs, relAttr{rec: n, typ: a.Type, name: a.Name, instance: a.Instance, last: last})
-				for _, r := range a.Runs {
-					if lo, hi := max(r.LCN, end), r.LCN+r.Length; !r.Sparse && lo < hi {
-						s.pieces = append(s.pieces, relPiece{lcn: lo, n: hi - lo, owner: idx})
-					}
+				var cu int64
+				if a.Flags&AttrFlagCompressed != 0 && a.CompressionUnit > 0 && a.CompressionUnit <= relMaxCompressionUnit {
+					cu = 1 << a.CompressionUnit
 				}
+				s.pieces = relRunPieces(s.pieces, a.Runs, end, cu, idx)
 			}
 		}
 	}
@@ -441,14 +481,19 @@ func relUnmovable(rec *Record, a *Attribute) string {
 	// clean log says nothing about where it lies. ntfsresize moves all of
 	// them too.
 	//
-	// A file with an $ATTRIBUTE_LIST moves the attributes its base record
-	// holds, and the list itself when non-resident: each keeps its VCN
-	// range and record, so the list's entries (type, name, lowest VCN,
-	// record, instance) stay true; only the runlist in the base record
-	// changes. Extents held in extension records would move the same way
-	// in their own records, but no test yet puts one past the end
-	// (libntfs-3g keeps $DATA in the base record and moves $FILE_NAMEs
-	// out), so they are refused.
+	// A file with an $ATTRIBUTE_LIST moves every extent of its attributes
+	// in the record that holds it, base or extension record (libntfs-3g
+	// spills the runs of a fragmented $DATA into extension records), and
+	// the list itself when non-resident. Each extent keeps its VCN range,
+	// record and instance, so the list's entries (type, name, lowest VCN,
+	// record, instance) stay true; only the extent's mapping pairs in its
+	// own record change (see relSetRuns). $MFT's own extents in extension
+	// records stay: finding them needs $MFT itself, and no test has one.
+	//
+	// Compressed attributes move too: a relocation changes LCNs only, so
+	// each compression unit keeps its data clusters and its sparse tail in
+	// the same VCNs, and a compressed unit stays compressed (see relRemap
+	// and relPlace). Encrypted ones stay: no test covers them.
 	//
 	// Any other non-resident attribute ($SECURITY_DESCRIPTOR, as mkntfs
 	// gives the root, $EA, $REPARSE_POINT, $LOGGED_UTILITY_STREAM) is
@@ -467,16 +512,12 @@ func relUnmovable(rec *Record, a *Attribute) string {
 	switch {
 	case n == RecordMFT && rec.BaseRecord != 0:
 		return "an extent of $MFT held in an extension record"
-	case rec.BaseRecord != 0:
-		return "held in an extension record of its $ATTRIBUTE_LIST"
-	case a.LowestVCN != 0:
-		return "an attribute extent not starting at VCN 0"
 	case n == RecordBoot:
 		return "$Boot, the boot sectors"
 	case n < 16 && !movable:
 		return "a system file"
-	case a.Flags&AttrFlagCompressed != 0:
-		return "compressed"
+	case a.NameLength > 0 && a.NameOffset+2*a.NameLength > a.RunsOffset:
+		return "its name lies after its mapping pairs"
 	case a.Flags&AttrFlagEncrypted != 0:
 		return "encrypted"
 	}
@@ -589,7 +630,14 @@ func (f *relFree) take(n int64) (lcn int64, ok bool) {
 
 // relPlace chooses destinations for the pieces past the new end.
 //
-// Why best fit: the pieces are grouped into units, runs of clusters that
+// When one hole holds them all, the pieces go there packed in their
+// order, the smallest such hole first: the distance between any two
+// moved clusters then only shrinks, so no LCN delta of a moved runlist
+// grows and no run splits, and a runlist that filled its MFT record
+// (libntfs-3g fills the extension records of a fragmented file to the
+// last bytes) still fits it.
+//
+// Otherwise, why best fit: the pieces are grouped into units, runs of clusters that
 // are contiguous past the end (a file's run, or files written one after
 // another), and the largest units are placed first, each into the
 // smallest free hole that holds it whole. A unit placed whole keeps every
@@ -600,6 +648,12 @@ func (f *relFree) take(n int64) (lcn int64, ok bool) {
 // larger than every hole is split, over the largest holes first, which
 // gives it the fewest fragments. Fewer fragments keep runlists short (so
 // they still fit their MFT records) and the copy list small.
+//
+// A split piece of a compressed attribute is cut at compression unit
+// boundaries where the hole allows it, so that each unit's clusters stay
+// together: readers (Windows, libntfs-3g) fetch and decompress a unit as
+// a whole, and a unit in one place is one read, as its writer left it.
+// Only a hole smaller than what is left of a unit splits the unit.
 func relPlace(pieces []relPiece, free *relFree) ([]relMove, error) {
 	return relPlaceJoined(pieces, free, nil)
 }
@@ -663,6 +717,21 @@ func relPlaceJoined(pieces []relPiece, free *relFree, join map[int]bool) ([]relM
 		size = append(size, n)
 		i = j
 	}
+	var total int64
+	for _, n := range size {
+		total += n
+	}
+	if len(units) == 0 {
+		return moves, nil
+	}
+	if dst, ok := free.take(total); ok {
+		for i, u := range units {
+			moves = append(moves, relMove{src: ps[u.lo].lcn, dst: dst, n: size[i]})
+			dst += size[i]
+		}
+		slices.SortFunc(moves, func(a, b relMove) int { return cmp.Compare(a.src, b.src) })
+		return moves, nil
+	}
 	order := make([]int, len(units))
 	for i := range order {
 		order[i] = i
@@ -685,6 +754,12 @@ func relPlaceJoined(pieces []relPiece, free *relFree, join map[int]bool) ([]relM
 				}
 				dst, l := free.pop(len(free.lens) - 1)
 				k := min(rem, l)
+				if k < rem {
+					k = relCUBoundary(p, src, src+k) - src
+					if k == 0 { // the hole is smaller than the rest of the unit
+						k = min(rem, l)
+					}
+				}
 				moves = append(moves, relMove{src: src, dst: dst, n: k})
 				free.add(dst+k, l-k)
 				src, rem = src+k, rem-k
@@ -697,7 +772,10 @@ func relPlaceJoined(pieces []relPiece, free *relFree, join map[int]bool) ([]relM
 
 // relRemap rewrites a runlist: clusters at or past end are mapped through
 // moves (sorted by source); the rest, holes included, stay. Runs that
-// become contiguous are joined.
+// become contiguous are joined. No VCN changes its kind (data or hole),
+// so a compressed attribute keeps every unit's layout, its data clusters
+// then its sparse tail; a joined run may span units, as Windows writes
+// contiguous units, and readers find units by VCN, not by run.
 func relRemap(runs []Run, end int64, moves []relMove) ([]Run, error) {
 	var out []Run
 	emit := func(r Run) {
@@ -759,10 +837,7 @@ func (v *Volume) relRecords(p *writePlan, sc *relScanResult, moves []relMove, en
 			if err != nil {
 				return err
 			}
-			compressed := a.CompressedSize
-			hasCompressed := a.Flags&(AttrFlagCompressed|AttrFlagSparse) != 0 && a.RunsOffset >= attrNonResidentHdrSize+8
-			off := a.Offset
-			if err := setNonResident(rec, a, runs, a.AllocatedSize, a.DataSize, a.InitializedSize, v.clusterSize); err != nil {
+			if err := relSetRuns(rec, a, runs); err != nil {
 				if errors.Is(err, ErrNoSpace) {
 					sc.fixedEnd = max(sc.fixedEnd, ra.last)
 					base := n
@@ -775,9 +850,6 @@ func (v *Volume) relRecords(p *writePlan, sc *relScanResult, moves []relMove, en
 					break
 				}
 				return err
-			}
-			if hasCompressed { // keep the stored value, whatever its writer put there
-				binary.LittleEndian.PutUint64(rec.Raw[off+offAttrCompressedSize:], uint64(compressed))
 			}
 			if rec, err = reparse(rec); err != nil {
 				return fmt.Errorf("ntfs: internal error: relocated record %d: %w", n, err)
@@ -859,6 +931,33 @@ func relBase(v *Volume, n uint64) uint64 {
 		return n
 	}
 	return rec.BaseRecord.Record()
+}
+
+// relSetRuns replaces the mapping pairs of attribute extent a in rec
+// with runs, which map the same VCNs (a relocation changes LCNs only).
+// The rest of the header stays byte for byte as its writer left it: the
+// VCN range; the allocated, data, initialized and compressed sizes (an
+// extent past VCN 0 may hold them as 0); the compression unit. The error
+// wraps ErrNoSpace when the record has no room for the new pairs.
+func relSetRuns(rec *Record, a *Attribute, runs []Run) error {
+	if n := len(runs); n == 0 || runs[0].VCN != a.LowestVCN || runs[n-1].VCN+runs[n-1].Length-1 != a.HighestVCN {
+		return fmt.Errorf("ntfs: internal error: record %d: new %v runs do not map VCNs %d..%d", rec.Number, a.Type, a.LowestVCN, a.HighestVCN)
+	}
+	pairs, err := EncodeRunlist(runs)
+	if err != nil {
+		return err
+	}
+	newLen := (a.RunsOffset + len(pairs) + 7) &^ 7
+	attr := make([]byte, newLen)
+	copy(attr, rec.Raw[a.Offset:a.Offset+a.RunsOffset])
+	copy(attr[a.RunsOffset:], pairs)
+	binary.LittleEndian.PutUint32(attr[offAttrLength:], uint32(newLen))
+	inUse := int(binary.LittleEndian.Uint32(rec.Raw[offRecBytesInUse:]))
+	if grow := newLen - a.Length; inUse+grow > len(rec.Raw) {
+		return &RecordError{Record: rec.Number, Offset: a.Offset, Err: errf(ErrNoSpace, "%v needs %d more bytes in a full record", a.Type, grow)}
+	}
+	spliceAttr(rec, a, attr, inUse)
+	return nil
 }
 
 // relFind finds the attribute ra in rec.

@@ -14,9 +14,10 @@ import (
 )
 
 func TestRelPlaceBestFit(t *testing.T) {
-	// Holes of 10, 4 and 6 clusters; a unit of 5 goes to the hole of 6
-	// (the smallest that holds it), one of 4 to the hole of 4.
-	free := newRelFree([]relExtent{{0, 10}, {20, 4}, {30, 6}})
+	// Holes of 8, 4 and 6 clusters, none of which holds both units: a
+	// unit of 5 goes to the hole of 6 (the smallest that holds it), one
+	// of 4 to the hole of 4.
+	free := newRelFree([]relExtent{{0, 8}, {20, 4}, {30, 6}})
 	moves, err := relPlace([]relPiece{{lcn: 100, n: 5}, {lcn: 200, n: 4, owner: 1}}, free)
 	if err != nil {
 		t.Fatal(err)
@@ -33,6 +34,17 @@ func TestRelPlaceBestFit(t *testing.T) {
 	}
 	if len(moves) != 1 || moves[0] != (relMove{src: 100, dst: 10, n: 10}) {
 		t.Errorf("contiguous unit: %v, want one move to 10", moves)
+	}
+	// A hole that holds every unit takes them all, packed in their order
+	// (the smallest such hole).
+	free = newRelFree([]relExtent{{0, 3}, {10, 20}, {40, 50}})
+	moves, err = relPlace([]relPiece{{lcn: 100, n: 5}, {lcn: 200, n: 4, owner: 1}}, free)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = []relMove{{src: 100, dst: 10, n: 5}, {src: 200, dst: 15, n: 4}}
+	if d := cmp.Diff(want, moves, cmp.AllowUnexported(relMove{})); d != "" {
+		t.Errorf("packed (-want +got):\n%s", d)
 	}
 	// A piece larger than every hole is split over the largest first.
 	free = newRelFree([]relExtent{{0, 2}, {10, 5}, {20, 3}})
