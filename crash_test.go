@@ -23,6 +23,7 @@ import (
 	"github.com/winrepart/winrepart/internal/testutil"
 	"github.com/winrepart/winrepart/planner"
 	"github.com/winrepart/winrepart/recovery"
+	"github.com/winrepart/winrepart/recovery/ntfs"
 )
 
 // This file crashes the public Apply (default chunk and sync sizes, the
@@ -66,6 +67,11 @@ type crashLayout struct {
 	// (and the Windows files) in C:'s tail: shrinking C: must move them.
 	tailFiles int
 	fillerMiB int64
+	// mftTail: fillers take every free cluster, and only those past
+	// fillerMiB are freed before the files go on, so $MFT grows into the
+	// tail with them: shrinking C: must move $MFT's own clusters (see
+	// ntfsVolumeMFTInTail).
+	mftTail bool
 }
 
 // crashDisk is a built crashLayout: the image, the partition numbers and
@@ -157,7 +163,10 @@ func buildCrashDisk(t *testing.T, c crashLayout) *crashDisk {
 	}{{osLBA, c.osMiB, "Windows", osFiles}, {reLBA, c.reMiB, "Recovery", reFiles}} {
 		tree := writeTree(t, v.files)
 		var vol string
-		if v.label == "Windows" && c.fillerMiB > 0 {
+		if v.label == "Windows" && c.mftTail {
+			writeTailFiles(t, tree, c.tailFiles, d.osFiles)
+			vol = ntfsVolumeMFTInTail(t, v.mib*miniMiB, int(v.lba), v.label, tree, c.fillerMiB*miniMiB)
+		} else if v.label == "Windows" && c.fillerMiB > 0 {
 			writeTailFiles(t, tree, c.tailFiles, d.osFiles)
 			vol = ntfsVolumeBehindFiller(t, v.mib*miniMiB, int(v.lba), v.label, tree, c.fillerMiB*miniMiB)
 		} else {
@@ -370,7 +379,7 @@ func copyFile(t *testing.T, from, to string) {
 // write, the last) the recovered disk goes through sgdisk, ntfsresize and
 // ntfscat. -short tries every fifth crash point.
 func TestCrashApply(t *testing.T) {
-	for _, c := range crashLayouts {
+	for _, c := range append(slices.Clone(crashLayouts), crashMFTLayout) {
 		t.Run(c.name, func(t *testing.T) {
 			// The two changes share nothing; each mostly copies memory.
 			t.Parallel()
@@ -389,6 +398,12 @@ var crashLayouts = []crashLayout{
 	// clusters of C: first (see TestApplyRelocatingTail).
 	{name: "shrink-os-tail-in-use", osMiB: 192, reMiB: 48, minFree: 24 * miniMiB, strategy: planner.StrategyShrinkOS, tailFiles: 200, fillerMiB: 140},
 }
+
+// crashMFTLayout is shrink-os whose C: has grown $MFT into the tail:
+// its records there are copied, then rewritten at the copy. Only
+// TestCrashApply runs it.
+var crashMFTLayout = crashLayout{name: "shrink-os-mft-in-tail", osMiB: 192, reMiB: 48, minFree: 24 * miniMiB,
+	strategy: planner.StrategyShrinkOS, tailFiles: 1500, fillerMiB: 164, mftTail: true}
 
 func crashApply(t *testing.T, c crashLayout) {
 	start := time.Now()
@@ -446,6 +461,14 @@ func crashApply(t *testing.T, c crashLayout) {
 	}
 	if newMem.FirstDiff(old) < 0 {
 		t.Fatal("the clean apply changed nothing")
+	}
+	if c.mftTail {
+		osP := l.Partition(d.osN)
+		before, after := mftRuns(t, old, osP.StartLBA*uint64(l.SectorSize), osP.SizeBytes), mftRuns(t, newMem, osP.StartLBA*uint64(l.SectorSize), osP.SizeBytes)
+		if slices.Equal(before, after) {
+			t.Fatalf("$MFT's runs %v did not change: the layout does not move $MFT", before)
+		}
+		t.Logf("$MFT's runs %v became %v", before, after)
 	}
 	cp := copies[0]
 	cs := &crashStates{old: old, new: newMem, relocated: relocated}
@@ -637,4 +660,18 @@ func crashApply(t *testing.T, c crashLayout) {
 	sort.Ints(pts)
 	t.Logf("%d crash points (%d writes x %d fault kinds, every %d), %d recoveries: auto ended %v; %d backward recoveries refused as irreversible; %d crashes during recovery recovered; reference tools on %d recovered disks (stop at writes %v); %v",
 		n.points, writes, len(kinds), step, n.recoveries, n.outcomes, n.refusedBack, n.double, n.deep, pts, time.Since(start).Round(time.Millisecond))
+}
+
+// mftRuns reads the runs of $MFT's $DATA on the NTFS volume at off.
+func mftRuns(t *testing.T, r io.ReaderAt, off uint64, size int64) []ntfs.Run {
+	t.Helper()
+	v, err := ntfs.Open(io.NewSectionReader(r, int64(off), size), size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := v.ReadRecord(ntfs.RecordMFT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec.Find(ntfs.AttrData, "").Runs
 }

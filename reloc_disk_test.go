@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/winrepart/winrepart/internal/testutil"
+	"github.com/winrepart/winrepart/recovery/ntfs"
 )
 
 // writeTailFiles writes n small files (1 to 6 KiB of deterministic bytes)
@@ -70,6 +71,93 @@ func ntfsVolumeBehindFiller(t *testing.T, size int64, startLBA int, label, tree 
 		t.Fatal("ntfsls does not list /filler after the wimlib apply")
 	}
 	testutil.Run(t, "ntfstruncate", "-f", vol, inode, "0")
+	if err := os.Remove(wim); err != nil {
+		t.Fatal(err)
+	}
+	return vol
+}
+
+// ntfsVolumeMFTInTail formats an NTFS volume image as
+// ntfsVolumeBehindFiller does, but with fillers of 4 MiB (ntfsfallocate)
+// over every free cluster, of which only those wholly past freeFrom bytes
+// are truncated before the tree is applied: the only free space is then
+// the tail, and libntfs-3g grows $MFT and its $BITMAP there along with
+// the tree's files. The other fillers are truncated last. (A filler that
+// also holds clusters before freeFrom stays: libntfs-3g wraps into its
+// MFT zone once the rest is full, and freeing it would give $MFT room
+// before the tail.)
+func ntfsVolumeMFTInTail(t *testing.T, size int64, startLBA int, label, tree string, freeFrom int64) string {
+	t.Helper()
+	testutil.NeedTool(t, "mkntfs", "ntfscp", "ntfsfallocate", "ntfstruncate", "wimlib-imagex")
+	dir := t.TempDir()
+	vol := filepath.Join(dir, "vol.img")
+	if err := os.WriteFile(vol, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(vol, size); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Run(t, "mkntfs", "-F", "-Q", "-q", "-s", "512", "-c", "4096", "-p", fmt.Sprint(startLBA), "-L", label, vol)
+	empty := filepath.Join(dir, "empty")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	open := func() *ntfs.Volume {
+		f, size := testutil.OpenSized(t, vol)
+		v, err := ntfs.Open(f, size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	var fillers []string
+	for {
+		u, err := open().Usage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.FreeClusters == 0 {
+			break
+		}
+		name := fmt.Sprintf("/filler-%03d", len(fillers))
+		testutil.Run(t, "ntfscp", "-f", vol, empty, name)
+		testutil.Run(t, "ntfsfallocate", "-f", "-l", fmt.Sprint(min(u.FreeClusters*u.ClusterSize, 4*miniMiB)), vol, name)
+		fillers = append(fillers, name)
+	}
+	v := open()
+	var tail, rest []uint64
+	for _, name := range fillers {
+		f, err := v.Lookup(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, err := v.ReadRecord(f.Record)
+		if err != nil {
+			t.Fatal(err)
+		}
+		past := true
+		for _, r := range rec.Find(ntfs.AttrData, "").Runs {
+			past = past && (r.Sparse || r.LCN*v.ClusterSize() >= freeFrom)
+		}
+		if past {
+			tail = append(tail, f.Record)
+		} else {
+			rest = append(rest, f.Record)
+		}
+	}
+	if len(tail) == 0 {
+		t.Fatalf("no filler lies wholly past byte %d", freeFrom)
+	}
+	truncate := func(records []uint64) {
+		for _, n := range records {
+			testutil.Run(t, "ntfstruncate", "-f", vol, fmt.Sprint(n), "0")
+		}
+	}
+	truncate(tail)
+	wim := filepath.Join(dir, "tree.wim")
+	testutil.Run(t, "wimlib-imagex", "capture", tree, wim, "--compress=none")
+	testutil.Run(t, "wimlib-imagex", "apply", wim, "1", vol)
+	truncate(rest)
 	if err := os.Remove(wim); err != nil {
 		t.Fatal(err)
 	}
