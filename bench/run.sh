@@ -7,6 +7,7 @@
 # Usage: bench/run.sh [--quick] [--runs N] [--no-micro] [--plan-only] [--case NAME]...
 #   --quick     C: of 64 GiB only, one run, micro-benchmarks with -count 1
 #   --case NAME only this apply case (repeatable), e.g. --case c4t-re529m
+#               or --case reloc100k (a relocating case, see reloc_cases)
 #   --runs N    runs per pipeline (default 3); figures are medians
 #   --no-micro  skip the Go micro-benchmarks
 #   --plan-only only the inspect + plan figures (no apply, no micro)
@@ -166,6 +167,12 @@ build_image() {
 	rm -rf "$t" "$work/tree.wim"
 }
 
+# quiet CMD...: runs CMD, showing its output (banners included) only if it fails.
+quiet() {
+	local out
+	out=$("$@" 2>&1) || { printf '%s\n' "$out" >&2; return 1; }
+}
+
 # fill_tail DEV BYTES TAIL_BYTES WIM: applies WIM onto the new NTFS volume
 # DEV of BYTES behind a filler, so that its files land in the last
 # TAIL_BYTES or more of the volume, then frees the filler, all through
@@ -179,11 +186,11 @@ fill_tail() {
 	local dev=$1 bytes=$2 tailb=$3 wim=$4 inode
 	: >"$work/empty"
 	ntfscp -f -q "$dev" "$work/empty" /filler >/dev/null
-	ntfsfallocate -f -l $((bytes - bytes / 8 - tailb - 128 * MiB)) "$dev" /filler >/dev/null
+	quiet ntfsfallocate -f -l $((bytes - bytes / 8 - tailb - 128 * MiB)) "$dev" /filler
 	wimlib-imagex apply "$wim" 1 "$dev" >/dev/null
 	inode=$(ntfsls -f -i "$dev" | awk '$2 == "filler" {print $1}')
 	[[ -n $inode ]] || { echo "run.sh: no /filler on the volume" >&2; exit 1; }
-	ntfstruncate -f "$dev" "$inode" 0
+	quiet ntfstruncate -f "$dev" "$inode" 0
 	rm -f "$work/empty"
 }
 
@@ -192,7 +199,7 @@ fill_tail() {
 # so those cases ask for 500 MiB free (--min-free) to make the fix grow it.
 all_cases=("c64g-re529m 65536 529 420 250M" "c64g-re1g 65536 1024 700 500M"
 	"c1t-re529m 1048576 529 420 250M" "c1t-re1g 1048576 1024 700 500M" "c4t-re529m 4194304 529 420 250M")
-# Relocating cases, run only when named with --case: C:'s tail is in use,
+# Relocating cases (full run or --case, not --quick): C:'s tail is in use,
 # so the fix moves files out of it first. reloc100k is the issue's disk:
 # 32 GiB, C: holding 100,000 files of 1 to 20 KiB (~1 GiB), its last GiB
 # full. reloc4t: C: 4 TiB, 2,000 files of 64 to 256 KiB (~310 MiB), its
@@ -209,7 +216,7 @@ if [[ ${#only[@]} -gt 0 ]]; then
 elif [[ $quick == 1 ]]; then
 	[[ $apply == 1 ]] && cases=("${all_cases[@]:0:2}")
 else
-	[[ $apply == 1 ]] && cases=("${all_cases[@]}")
+	[[ $apply == 1 ]] && cases=("${all_cases[@]}" "${reloc_cases[@]}")
 	plan_sizes+=(1048576 4194304)
 fi
 
