@@ -1,15 +1,19 @@
 package bench_test
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/metrics"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/winrepart/winrepart"
 	"github.com/winrepart/winrepart/internal/testutil"
@@ -117,7 +121,10 @@ func BenchmarkInspectPlan(b *testing.B) {
 // BenchmarkApply applies the planned fix to a fresh sparse copy of each
 // image named in WINREPART_BENCH_APPLY (copying is not timed), for
 // profiling: go test -run '^$' -bench Apply -benchtime 3x -cpuprofile cpu.out.
-// WINREPART_BENCH_MIN_FREE (bytes) overrides the policy's free space.
+// WINREPART_BENCH_MIN_FREE (bytes) overrides the policy's free space. The
+// plan may move files out of C:'s tail, as winrefix's does. With
+// WINREPART_BENCH_HEAP_PEAK=FILE, FILE receives the heap profile of the
+// moment the live heap peaked (see peakHeap), and the peak is reported.
 func BenchmarkApply(b *testing.B) {
 	for _, img := range benchImages(b, "WINREPART_BENCH_APPLY") {
 		b.Run(strings.TrimSuffix(filepath.Base(img), ".img"), func(b *testing.B) {
@@ -134,6 +141,9 @@ func BenchmarkApply(b *testing.B) {
 			journal := filepath.Join(dir, "journal")
 			ctx := context.Background()
 			var copied int64
+			if f := os.Getenv("WINREPART_BENCH_HEAP_PEAK"); f != "" {
+				defer peakHeap(b, f)()
+			}
 			for b.Loop() {
 				b.StopTimer()
 				os.Remove(work)
@@ -150,6 +160,7 @@ func BenchmarkApply(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
+				opts.Relocator = winrepart.NewRelocator(dev, l)
 				p := planner.New(l, opts)
 				if p.Refused || len(p.Steps) == 0 {
 					b.Fatalf("nothing to apply: %s", p.Summary)
@@ -252,4 +263,47 @@ func BenchmarkBitmapTail(b *testing.B) {
 		}
 		b.ReportMetric(float64(read), "read-B/op")
 	})
+}
+
+// peakHeap watches the live heap (the bytes the last GC found reachable)
+// until the returned function is called, keeps the heap profile of the GC
+// cycle that found the most, writes it to path and reports that peak
+// (peak-live-B) and the peak of the memory the Go runtime had mapped
+// (peak-mapped-B). A profile and the live-heap figure come from the same
+// completed GC cycle, so the profile's inuse_space shows what was live at
+// that peak, sampled every 2 ms.
+func peakHeap(b *testing.B, path string) (stop func()) {
+	b.Helper()
+	samples := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/memory/classes/total:bytes"}}
+	var peakLive, peakMapped uint64
+	var best bytes.Buffer
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(2 * time.Millisecond)
+		defer t.Stop()
+		for {
+			metrics.Read(samples)
+			if live := samples[0].Value.Uint64(); live > peakLive {
+				peakLive = live
+				best.Reset()
+				pprof.Lookup("heap").WriteTo(&best, 0)
+			}
+			peakMapped = max(peakMapped, samples[1].Value.Uint64())
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+		if err := os.WriteFile(path, best.Bytes(), 0o644); err != nil {
+			b.Error(err)
+		}
+		b.ReportMetric(float64(peakLive), "peak-live-B")
+		b.ReportMetric(float64(peakMapped), "peak-mapped-B")
+	}
 }

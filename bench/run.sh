@@ -7,6 +7,7 @@
 # Usage: bench/run.sh [--quick] [--runs N] [--no-micro] [--plan-only] [--case NAME]...
 #   --quick     C: of 64 GiB only, one run, micro-benchmarks with -count 1
 #   --case NAME only this apply case (repeatable), e.g. --case c4t-re529m
+#               or --case reloc100k (a relocating case, see reloc_cases)
 #   --runs N    runs per pipeline (default 3); figures are medians
 #   --no-micro  skip the Go micro-benchmarks
 #   --plan-only only the inspect + plan figures (no apply, no micro)
@@ -43,7 +44,7 @@ if [[ $(id -u) != 0 ]]; then
 	echo "run.sh: needs root (loop devices for mkntfs, ntfscp and ntfsresize)" >&2
 	exit 1
 fi
-for tool in go sgdisk sfdisk mkntfs ntfscp ntfscat ntfsresize mkfs.fat wimlib-imagex openssl jq losetup dd; do
+for tool in go sgdisk sfdisk mkntfs ntfscp ntfscat ntfsresize ntfsfallocate ntfstruncate ntfsls mkfs.fat wimlib-imagex openssl jq losetup dd; do
 	command -v "$tool" >/dev/null || { echo "run.sh: $tool is required" >&2; exit 1; }
 done
 
@@ -67,7 +68,7 @@ log "work directory $work"
 bin=$work/bin
 rm -rf "$work/res"
 mkdir -p "$bin" "$work/res"
-(cd "$root" && go build -o "$bin/winrefix" ./examples/winrefix && go build -o "$bin/measure" ./bench/cmd/measure && go build -o "$bin/extents" ./bench/cmd/extents)
+(cd "$root" && go build -o "$bin/winrefix" ./examples/winrefix && go build -o "$bin/measure" ./bench/cmd/measure && go build -o "$bin/extents" ./bench/cmd/extents && go build -o "$bin/mkfiles" ./bench/cmd/mkfiles)
 
 # detbytes KEY N: N deterministic pseudo-random (incompressible) bytes.
 detbytes() {
@@ -111,12 +112,15 @@ make_wim() {
 	rm -rf "$d"
 }
 
-# build_image IMG C_MIB RE_MIB WIM: a GPT disk (512-byte sectors) holding
-# ESP 100 MiB, MSR 16 MiB, C: C_MIB (NTFS, mostly empty, 64 MiB of data
-# near its start and ReAgent.xml), WinRE RE_MIB (NTFS holding WIM as
-# \Recovery\WindowsRE\Winre.wim), 1 MiB of tail.
+# build_image IMG C_MIB RE_MIB WIM [TAIL]: a GPT disk (512-byte sectors)
+# holding ESP 100 MiB, MSR 16 MiB, C: C_MIB (NTFS, mostly empty, 64 MiB of
+# data near its start and ReAgent.xml), WinRE RE_MIB (NTFS holding WIM as
+# \Recovery\WindowsRE\Winre.wim), 1 MiB of tail. TAIL, when not "-", is
+# FILES:MIN:MAX:TAIL_MIB: FILES more files of MIN to MAX bytes go onto C:
+# with everything else behind a filler, so that they fill C:'s last
+# TAIL_MIB MiB or more (see fill_tail): a shrink of C: must move them.
 build_image() {
-	local img=$1 cmib=$2 remib=$3 wim=$4
+	local img=$1 cmib=$2 remib=$3 wim=$4 tail=${5:--}
 	local esp=2048 msr=$((2048 + 100 * 2048)) os=$((2048 + 116 * 2048))
 	local re=$((os + cmib * 2048)) guid=5bc3b6ba-1e52-4b7c-9a2f-0000000000b1
 	rm -f "$img"
@@ -135,12 +139,20 @@ build_image() {
 	reagent_xml $((re * 512)) "{$guid}" >"$t/Windows/System32/Recovery/ReAgent.xml"
 	detbytes ntoskrnl 12288 >"$t/Windows/System32/ntoskrnl.exe"
 	detbytes data $((64 * MiB)) >"$t/Users/user/Documents/data.bin"
+	if [[ $tail != - ]]; then
+		IFS=: read -r nfiles fmin fmax tailmib <<<"$tail"
+		log "  $nfiles files of $fmin to $fmax bytes: $("$bin/mkfiles" "$t/Users/user/tail" "$nfiles" "$fmin" "$fmax" 1) bytes"
+	fi
 	wimlib-imagex capture "$t" "$work/tree.wim" --compress=none >/dev/null
+	rm -rf "$t"
 	attach $((os * 512)) $((cmib * MiB)) "$img"
 	mkntfs -F -Q -q -s 512 -c 4096 -p "$os" -H 255 -S 63 -L Windows "$loop" $((cmib * 2048))
-	wimlib-imagex apply "$work/tree.wim" 1 "$loop" >/dev/null
+	if [[ $tail != - ]]; then
+		fill_tail "$loop" $((cmib * MiB)) $((tailmib * MiB)) "$work/tree.wim"
+	else
+		wimlib-imagex apply "$work/tree.wim" 1 "$loop" >/dev/null
+	fi
 	detach
-	rm -rf "$t"
 	mkdir -p "$t/Recovery/WindowsRE"
 	reagent_xml $((re * 512)) "{$guid}" >"$t/Recovery/WindowsRE/ReAgent.xml"
 	detbytes boot.sdi 4096 >"$t/Recovery/WindowsRE/boot.sdi"
@@ -155,15 +167,48 @@ build_image() {
 	rm -rf "$t" "$work/tree.wim"
 }
 
-# Cases: name C_MIB RE_MIB WIM_MIB MIN_FREE. A 1 GiB WinRE holding a
+# quiet CMD...: runs CMD, showing its output (banners included) only if it fails.
+quiet() {
+	local out
+	out=$("$@" 2>&1) || { printf '%s\n' "$out" >&2; return 1; }
+}
+
+# fill_tail DEV BYTES TAIL_BYTES WIM: applies WIM onto the new NTFS volume
+# DEV of BYTES behind a filler, so that its files land in the last
+# TAIL_BYTES or more of the volume, then frees the filler, all through
+# libntfs-3g on the unmounted volume. libntfs-3g allocates data from the
+# end of the MFT zone (the first eighth of the volume) upward, then wraps
+# to the start: the filler (ntfsfallocate only marks its clusters) takes
+# the data zone up to TAIL_BYTES + 128 MiB before the end (the slack covers
+# the metadata mkntfs put there), the files go after it and what does not
+# fit wraps below it, and ntfstruncate then frees the filler's clusters.
+fill_tail() {
+	local dev=$1 bytes=$2 tailb=$3 wim=$4 inode
+	: >"$work/empty"
+	ntfscp -f -q "$dev" "$work/empty" /filler >/dev/null
+	quiet ntfsfallocate -f -l $((bytes - bytes / 8 - tailb - 128 * MiB)) "$dev" /filler
+	wimlib-imagex apply "$wim" 1 "$dev" >/dev/null
+	inode=$(ntfsls -f -i "$dev" | awk '$2 == "filler" {print $1}')
+	[[ -n $inode ]] || { echo "run.sh: no /filler on the volume" >&2; exit 1; }
+	quiet ntfstruncate -f "$dev" "$inode" 0
+	rm -f "$work/empty"
+}
+
+# Cases: name C_MIB RE_MIB WIM_MIB MIN_FREE [TAIL] (TAIL: see build_image). A 1 GiB WinRE holding a
 # 700 MiB WIM has ~320 MiB free, which meets the default 250 MiB policy,
 # so those cases ask for 500 MiB free (--min-free) to make the fix grow it.
 all_cases=("c64g-re529m 65536 529 420 250M" "c64g-re1g 65536 1024 700 500M"
 	"c1t-re529m 1048576 529 420 250M" "c1t-re1g 1048576 1024 700 500M" "c4t-re529m 4194304 529 420 250M")
+# Relocating cases (full run or --case, not --quick): C:'s tail is in use,
+# so the fix moves files out of it first. reloc100k is the issue's disk:
+# 32 GiB, C: holding 100,000 files of 1 to 20 KiB (~1 GiB), its last GiB
+# full. reloc4t: C: 4 TiB, 2,000 files of 64 to 256 KiB (~310 MiB), its
+# last 256 MiB full.
+reloc_cases=("reloc100k 32121 529 420 250M 100000:1024:20480:1024" "reloc4t 4194304 529 420 250M 2000:65536:262144:256")
 cases=()
 plan_sizes=(65536)
 if [[ ${#only[@]} -gt 0 ]]; then
-	for c in "${all_cases[@]}"; do
+	for c in "${all_cases[@]}" "${reloc_cases[@]}"; do
 		for o in "${only[@]}"; do [[ ${c%% *} == "$o" ]] && cases+=("$c"); done
 	done
 	[[ ${#cases[@]} -gt 0 ]] || { echo "run.sh: no apply case named ${only[*]}" >&2; exit 2; }
@@ -171,7 +216,7 @@ if [[ ${#only[@]} -gt 0 ]]; then
 elif [[ $quick == 1 ]]; then
 	[[ $apply == 1 ]] && cases=("${all_cases[@]:0:2}")
 else
-	[[ $apply == 1 ]] && cases=("${all_cases[@]}")
+	[[ $apply == 1 ]] && cases=("${all_cases[@]}" "${reloc_cases[@]}")
 	plan_sizes+=(1048576 4194304)
 fi
 
@@ -179,10 +224,11 @@ for w in 420 700; do
 	[[ -f $work/winre-$w.wim ]] || { log "building a WIM of $w MiB of random data"; make_wim "$work/winre-$w.wim" "$w"; }
 done
 for c in ${cases[@]+"${cases[@]}"}; do
-	read -r name cmib remib wmib minfree <<<"$c"
+	read -r name cmib remib wmib minfree tail <<<"$c"
 	if [[ ! -f $work/$name.img ]]; then
 		log "building $name.img"
-		build_image "$work/$name.img" "$cmib" "$remib" "$work/winre-$wmib.wim"
+		build_image "$work/$name.img.tmp" "$cmib" "$remib" "$work/winre-$wmib.wim" "${tail:--}"
+		mv "$work/$name.img.tmp" "$work/$name.img"
 	fi
 done
 
@@ -192,11 +238,20 @@ cold() {
 	echo 3 >/proc/sys/vm/drop_caches
 }
 
-# run_case NAME MIN_FREE RUN: time the three pipelines on fresh copies.
+# run_case NAME MIN_FREE RUN [TAIL]: time the three pipelines on fresh
+# copies. With TAIL (a relocating case) there is no limit pipeline: the
+# copy no fix can avoid also holds the files moved out of C:, which only
+# the plan knows; the plan's moved bytes and files are recorded instead.
 run_case() {
-	local name=$1 minfree=$2 run=$3 base="$work/$name.img" img="$work/run.img" plan="$work/$name.plan.json"
+	local name=$1 minfree=$2 run=$3 tail=${4:--} base="$work/$name.img" img="$work/run.img" plan="$work/$name.plan.json"
 	"$bin/winrefix" plan --json --min-free "$minfree" "$base" >"$plan"
-	local used from to
+	local used from to pipelines="apply reference limit"
+	if [[ $tail != - ]]; then
+		pipelines="apply reference"
+		jq -r '[.steps[] | select(.kind == "shrink-filesystem")][0] | "\(.movedBytes // 0) \(.movedFiles // 0)"' "$plan" >"$work/res/$name.moved"
+		read -r mb mf <"$work/res/$name.moved"
+		((mb > 0)) || { echo "run.sh: the plan of $name moves nothing out of C:'s tail" >&2; exit 1; }
+	fi
 	used=$(jq -r --argjson n "$(jq '.winre.partition' "$plan")" '.before[] | select(.number == $n) | .filesystem.usedBytes' "$plan")
 	from=$(jq -r '[.steps[] | select(.kind == "copy-data")][0].from' "$plan")
 	to=$(jq -r '[.steps[] | select(.kind == "copy-data")][0].offset' "$plan")
@@ -206,7 +261,7 @@ run_case() {
 	re_size=$(jq -r --argjson n "$(jq '.winre.partition' "$plan")" '.before[] | select(.number == $n) | .sizeBytes' "$plan")
 	"$bin/extents" "$base" "$from" "$re_size" >"$work/$name.extents"
 	awk -v u="$used" '{s += $2} END {if (s != u) {print "run.sh: extents sum to " s ", used is " u > "/dev/stderr"; exit 1}}' "$work/$name.extents"
-	for p in apply reference limit; do
+	for p in $pipelines; do
 		cp --sparse=always "$base" "$img"
 		rm -f "$img.winrepart-journal"
 		cold
@@ -232,8 +287,8 @@ run_case() {
 
 for ((run = 1; run <= runs; run++)); do
 	for c in ${cases[@]+"${cases[@]}"}; do
-		read -r name cmib remib wmib minfree <<<"$c"
-		run_case "$name" "$minfree" "$run"
+		read -r name cmib remib wmib minfree tail <<<"$c"
+		run_case "$name" "$minfree" "$run" "${tail:--}"
 	done
 done
 
@@ -294,13 +349,19 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else 
 	echo "| image | pipeline | wall s | read MiB | written MiB | peak RSS MiB | vs reference | vs limit |"
 	echo "|---|---|---:|---:|---:|---:|---:|---:|"
 	for c in ${cases[@]+"${cases[@]}"}; do
-		read -r name cmib remib wmib minfree <<<"$c"
+		read -r name cmib remib wmib minfree tail <<<"$c"
 		ref=$(median "$work/res/$name.reference" wall_ns)
-		lim=$(median "$work/res/$name.limit" wall_ns)
-		for p in apply reference limit; do
+		lim=0 pipelines="apply reference" what="WIM $wmib MiB, WinRE used $(fmt_mib "$(cat "$work/res/$name.used")") MiB"
+		if [[ ${tail:--} == - ]]; then
+			lim=$(median "$work/res/$name.limit" wall_ns) pipelines="apply reference limit"
+		else
+			read -r mb mf <"$work/res/$name.moved"
+			what="$what, moves $(fmt_mib "$mb") MiB of $mf files out of C:"
+		fi
+		for p in $pipelines; do
 			f="$work/res/$name.$p"
 			wall=$(median "$f" wall_ns)
-			echo "| $name (WIM $wmib MiB, WinRE used $(fmt_mib "$(cat "$work/res/$name.used")") MiB) | $p | $(fmt_s "$wall") |" \
+			echo "| $name ($what) | $p | $(fmt_s "$wall") |" \
 				"$(fmt_mib "$(median "$f" rchar)") ($(fmt_mib "$(median "$f" read_bytes)")) |" \
 				"$(fmt_mib "$(median "$f" wchar)") ($(fmt_mib "$(median "$f" write_bytes)")) |" \
 				"$(awk -v k="$(median "$f" maxrss_kib)" 'BEGIN {printf "%.1f", k / 1024}') |" \
