@@ -1,9 +1,11 @@
 package journal
 
 import (
+	"bufio"
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 )
@@ -74,6 +76,18 @@ func Create(path string, dev Device, ops []Op, opts CreateOptions) (*Journal, er
 	case len(opts.Summary) > maxSummaryBytes || len(opts.Meta) > maxMetaBytes:
 		return nil, fmt.Errorf("%w: summary or meta too large", ErrInvalidOp)
 	}
+	// The writes' new and old bytes live in one buffer, in the order the
+	// file holds them (fewer, larger allocations than two per write).
+	var wbytes int64
+	for _, o := range ops {
+		if w, ok := o.(Write); ok {
+			wbytes += 2 * int64(len(w.New))
+		}
+	}
+	var wbuf []byte
+	if wbytes <= MaxDataBytes {
+		wbuf = make([]byte, 0, wbytes)
+	}
 	var data int64
 	for i, o := range ops {
 		opErr := func(err error) error {
@@ -92,8 +106,11 @@ func Create(path string, dev Device, ops []Op, opts CreateOptions) (*Journal, er
 			if data += 2 * n; data > MaxDataBytes {
 				return nil, opErr(fmt.Errorf("writes hold more than %d bytes", MaxDataBytes))
 			}
-			r = op{kind: kindWrite, what: o.What, off: o.Offset, length: n, newB: append([]byte(nil), o.New...)}
-			r.oldB = make([]byte, n)
+			at := len(wbuf)
+			wbuf = append(wbuf, o.New...)
+			wbuf = append(wbuf, make([]byte, n)...)
+			r = op{kind: kindWrite, what: o.What, off: o.Offset, length: n,
+				newB: wbuf[at : at+int(n) : at+int(n)], oldB: wbuf[at+int(n) : at+2*int(n) : at+2*int(n)]}
 			if _, err := dev.ReadAt(r.oldB, o.Offset); err != nil {
 				return nil, &OpError{Op: i, What: o.What, Err: fmt.Errorf("reading old bytes: %w", err)}
 			}
@@ -142,14 +159,11 @@ func Create(path string, dev Device, ops []Op, opts CreateOptions) (*Journal, er
 		o.sums = sums
 	}
 	j.fingerprint = fingerprint(j.ops)
-	b, err := j.encode()
+	n, err := writeDurably(path, j.encodeTo)
 	if err != nil {
-		return nil, err
-	}
-	if err := writeDurably(path, b); err != nil {
 		return nil, fmt.Errorf("journal: writing %s: %w", path, err)
 	}
-	j.recBase, j.recEnd = int64(len(b)), int64(len(b))
+	j.recBase, j.recEnd = n, n
 	j.log = newLog()
 	return j, nil
 }
@@ -158,43 +172,58 @@ func Create(path string, dev Device, ops []Op, opts CreateOptions) (*Journal, er
 // device only (never of the journal file) may replace it to save time.
 var fileSync = (*os.File).Sync
 
-// writeDurably creates path (which must not exist) holding b, durably and
-// atomically: b goes to path+".partial" first, which is synced and then
-// linked to path (a link, unlike a rename, never replaces an existing
-// file), and the directory is synced. A crash before the link leaves no
-// journal at path, only the partial file, and no device write happened.
-func writeDurably(path string, b []byte) error {
+// writeDurably creates path (which must not exist) holding what write
+// writes, durably and atomically: it goes to path+".partial" first, which
+// is synced and then linked to path (a link, unlike a rename, never
+// replaces an existing file), and the directory is synced. A crash before
+// the link leaves no journal at path, only the partial file, and no
+// device write happened. It returns the number of bytes written.
+func writeDurably(path string, write func(io.Writer) (int64, error)) (int64, error) {
+	n, err := writeFile(path, write)
+	if err != nil {
+		return 0, err
+	}
+	return n, syncDir(filepath.Dir(path))
+}
+
+// writeFile is writeDurably but for the directory's sync.
+func writeFile(path string, write func(io.Writer) (int64, error)) (int64, error) {
 	tmp := path + ".partial"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer os.Remove(tmp)
-	if _, err := f.Write(b); err != nil {
+	bw := bufio.NewWriterSize(f, 1<<20)
+	n, err := write(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err != nil {
 		f.Close()
-		return err
+		return 0, err
 	}
 	if err := fileSync(f); err != nil {
 		f.Close()
-		return err
+		return 0, err
 	}
 	if err := f.Close(); err != nil {
-		return err
+		return 0, err
 	}
 	if err := os.Link(tmp, path); err != nil {
 		if errors.Is(err, os.ErrExist) {
-			return err
+			return 0, err
 		}
 		// A filesystem without hard links (FAT on a USB stick): rename,
 		// after checking that nothing is at path.
 		if _, serr := os.Lstat(path); serr == nil {
-			return fmt.Errorf("%s: %w", path, os.ErrExist)
+			return 0, fmt.Errorf("%s: %w", path, os.ErrExist)
 		}
 		if err := os.Rename(tmp, path); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	return syncDir(filepath.Dir(path))
+	return n, nil
 }
 
 func syncDir(dir string) error {
