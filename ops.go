@@ -159,8 +159,13 @@ func (b *builder) shrinkFilesystem(s planner.ShrinkFilesystem) error {
 		return err
 	}
 	// planOSShrink is what the planner's Relocator asked, so on an
-	// unchanged disk it moves what the plan says it moves.
-	sp, err := planOSShrink(v, q, s.SizeBytes+b.ss, b.ao)
+	// unchanged disk it moves what the plan says it moves; the relocator's
+	// own answer is reused when it holds here.
+	sp, err := b.preparedShrink(s, q)
+	prepared := sp != nil
+	if sp == nil && err == nil {
+		sp, err = planOSShrink(v, q, s.SizeBytes+b.ss, b.ao)
+	}
 	if err != nil {
 		if s.MovedBytes == 0 && errors.Is(err, ntfs.ErrTailInUse) {
 			return fmt.Errorf("%w: C:'s tail is in use where the plan found it free: %w", ErrChanged, err)
@@ -174,11 +179,49 @@ func (b *builder) shrinkFilesystem(s planner.ShrinkFilesystem) error {
 	if err := b.relocationCopies(s.Offset, v.ClusterSize(), sp.Copies); err != nil {
 		return err
 	}
+	if prepared {
+		// Planned before this apply read the disk: every byte it changes
+		// must still hold what it held then (after the copies). The
+		// journal only snapshots the disk as it is now.
+		for _, w := range sp.Writes {
+			cur := make([]byte, len(w.Old))
+			if _, err := b.ov.ReadAt(cur, s.Offset+w.Offset); err != nil {
+				return err
+			}
+			if !bytes.Equal(cur, w.Old) {
+				return fmt.Errorf("%w: C:'s volume changed since the relocation was planned: the bytes of %s at byte %d differ", ErrChanged, w.What, w.Offset)
+			}
+		}
+	}
 	if err := b.add(s.Offset, sp.Writes); err != nil {
 		return err
 	}
 	b.barrier(string(s.Kind()) + " done")
 	return nil
+}
+
+// preparedShrink returns the relocation the planner's Relocator planned
+// for step s when it holds for this apply (see preparedShrink), or nil.
+func (b *builder) preparedShrink(s planner.ShrinkFilesystem, q *recovery.Partition) (*ntfs.ShrinkPlan, error) {
+	ps, ok := s.Prepared.(*preparedShrink)
+	if !ok || ps == nil || !sameReader(ps.r, b.ov.base) || ps.offset != s.Offset || ps.size != q.SizeBytes ||
+		ps.newBytes != s.SizeBytes+b.ss || ps.opts != relocateOptions(q, b.ao) {
+		return nil, nil
+	}
+	lo, hi := s.Offset, s.Offset+q.SizeBytes
+	for _, o := range b.ops {
+		switch o := o.(type) {
+		case journal.Write:
+			if o.Offset < hi && o.Offset+int64(len(o.New)) > lo {
+				return nil, nil
+			}
+		case journal.Copy:
+			if o.Dst < hi && o.Dst+o.Length > lo {
+				return nil, nil
+			}
+		}
+	}
+	return ps.plan.Swap(nil), nil
 }
 
 // fixHiddenSectors writes the moved volume's new start into its boot

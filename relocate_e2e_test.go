@@ -3,6 +3,9 @@ package winrepart
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -15,6 +18,7 @@ import (
 	"github.com/winrepart/winrepart/internal/testutil"
 	"github.com/winrepart/winrepart/planner"
 	"github.com/winrepart/winrepart/recovery"
+	"github.com/winrepart/winrepart/recovery/ntfs"
 )
 
 // relocLayouts are disks whose C: holds tailFiles small files in its tail
@@ -224,4 +228,131 @@ func bytesOf(t *testing.T, name string, args ...string) []byte {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, bytes.TrimSpace(out))
 	}
 	return out
+}
+
+// TestApplyPreparedRelocation checks that Apply carries out the
+// relocation the planner's Relocator planned instead of planning it
+// again, and that doing so changes nothing: the same disk applied with
+// the plan read back from JSON (which has no prepared relocation, so
+// Apply plans it itself) ends byte for byte the same. A disk changed
+// after planning, in bytes the relocation writes but nothing the plan's
+// preconditions look at, is refused with ErrChanged and left as it was.
+func TestApplyPreparedRelocation(t *testing.T) {
+	d := buildCrashDisk(t, relocSmall)
+	ctx := context.Background()
+	plan := func(img string) (DeviceCloser, *planner.Plan, *preparedShrink) {
+		dev, err := Open(img, OpenOptions{Writable: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { dev.Close() })
+		l, err := recovery.Inspect(ctx, dev, recovery.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := planner.New(l, planner.Options{MinFreeBytes: relocSmall.minFree, Relocator: NewRelocator(dev, l)})
+		if p.Refused {
+			t.Fatalf("plan refused:\n%s", p)
+		}
+		for _, s := range p.Steps {
+			if sf, ok := s.(planner.ShrinkFilesystem); ok {
+				if ps, ok := sf.Prepared.(*preparedShrink); ok && ps.plan.Load() != nil {
+					return dev, p, ps
+				}
+			}
+		}
+		t.Fatalf("the plan's shrink of C: has no prepared relocation:\n%s", p)
+		return nil, nil, nil
+	}
+	copyImg := func() string {
+		b, err := os.ReadFile(d.img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(t.TempDir(), "copy.img")
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	reread, changed := copyImg(), copyImg()
+
+	dev, p, ps := plan(d.img)
+	if _, err := Apply(ctx, dev, p, ApplyOptions{JournalPath: filepath.Join(t.TempDir(), "j")}); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	if ps.plan.Load() != nil {
+		t.Error("Apply planned the relocation again: the prepared one is still there")
+	}
+
+	dev2, p2, _ := plan(reread)
+	js, err := json.Marshal(p2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back planner.Plan
+	if err := json.Unmarshal(js, &back); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Apply(ctx, dev2, &back, ApplyOptions{JournalPath: filepath.Join(t.TempDir(), "j")}); err != nil {
+		t.Fatalf("Apply of the plan read back from JSON: %v", err)
+	}
+	a, b := sha256File(t, d.img), sha256File(t, reread)
+	if a != b {
+		t.Errorf("the disk applied with the prepared relocation (%s) differs from the one applied with a fresh one (%s)", a, b)
+	}
+
+	// Mark one free cluster of a copy's destination in use in C:'s
+	// $Bitmap: the planner sees no difference, the relocation's $Bitmap
+	// write does.
+	dev3, p3, ps3 := plan(changed)
+	sp := ps3.plan.Load()
+	var osOff int64
+	for _, s := range p3.Steps {
+		if sf, ok := s.(planner.ShrinkFilesystem); ok {
+			osOff = sf.Offset
+		}
+	}
+	v, err := ntfs.Open(io.NewSectionReader(dev3, osOff, dev3.Size()-osOff), dev3.Size()-osOff)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bm, err := v.ReadRecord(ntfs.RecordBitmap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs := bm.Find(ntfs.AttrData, "").Runs
+	cluster := sp.Copies[0].Dst / v.ClusterSize()
+	off := osOff + runs[0].LCN*v.ClusterSize() + cluster/8
+	if runs[0].Length*v.ClusterSize() <= cluster/8 {
+		t.Fatalf("$Bitmap's first run %v does not hold cluster %d", runs[0], cluster)
+	}
+	var one [1]byte
+	if _, err := dev3.ReadAt(one[:], off); err != nil {
+		t.Fatal(err)
+	}
+	if one[0]&(1<<(cluster%8)) != 0 {
+		t.Fatalf("cluster %d, a copy's destination, is in use", cluster)
+	}
+	one[0] |= 1 << (cluster % 8)
+	if _, err := dev3.WriteAt(one[:], off); err != nil {
+		t.Fatal(err)
+	}
+	before := sha256File(t, changed)
+	_, err = Apply(ctx, dev3, p3, ApplyOptions{JournalPath: filepath.Join(t.TempDir(), "j")})
+	if !errors.Is(err, ErrChanged) || !strings.Contains(err.Error(), "changed since the relocation was planned") {
+		t.Fatalf("Apply on a disk changed after planning: %v, want ErrChanged from the prepared relocation's check", err)
+	}
+	if after := sha256File(t, changed); after != before {
+		t.Error("Apply refused yet changed the disk")
+	}
+}
+
+func sha256File(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sha(b)
 }

@@ -73,7 +73,7 @@ func (pl *planner) build(ch change) {
 		st := ShrinkFilesystem{Partition: os.Number, Offset: os.StartBytes(ss), SizeBytes: osA.SizeBytes - int64(ss),
 			About: about("shrink the NTFS volume on C: by %s to %s (its partition size less one sector for the backup boot sector)", mib(p.OSShrinkBytes), mib(osA.SizeBytes-int64(ss)))}
 		if r := pl.reloc; r != nil && (r.MovedBytes > 0 || r.MovedFiles > 0) {
-			st.MovedBytes, st.MovedFiles = r.MovedBytes, r.MovedFiles
+			st.MovedBytes, st.MovedFiles, st.Prepared = r.MovedBytes, r.MovedFiles, r.Prepared
 			st.Text += fmt.Sprintf(", first moving %s of %s out of the cut-off tail into free space before the new end", byteCount(r.MovedBytes), plural(r.MovedFiles, "file"))
 			p.Notes = append(p.Notes, fmt.Sprintf("C:'s tail is in use: %s of %s move into free clusters before C:'s new end (copied first, then the file records and $Bitmap switch to the copies)",
 				byteCount(r.MovedBytes), plural(r.MovedFiles, "file")))

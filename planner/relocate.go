@@ -17,6 +17,11 @@ type Relocation struct {
 	MovedBytes int64
 	// MovedFiles is the number of files (MFT records) whose clusters move.
 	MovedFiles int
+	// Prepared is what the Relocator wants its executor to reuse, such as
+	// the relocation it planned to answer: the planner passes it on in
+	// [ShrinkFilesystem.Prepared] and never looks at it. It is not part
+	// of a plan's JSON.
+	Prepared any
 }
 
 // Relocator answers, for the planner, whether the NTFS volume on C: can

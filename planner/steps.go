@@ -53,6 +53,10 @@ type ShrinkFilesystem struct {
 	// (see [Relocator]). Zero when the tail is free.
 	MovedBytes int64
 	MovedFiles int
+	// Prepared is the Relocator's [Relocation.Prepared]: an executor may
+	// reuse it instead of planning the relocation again. A plan read
+	// back from JSON has none.
+	Prepared any `json:"-"`
 	About
 }
 
