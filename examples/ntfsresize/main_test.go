@@ -13,7 +13,7 @@ import (
 
 // TestExitCodes runs the example on a volume made by mkntfs: a dry run
 // writes nothing, a shrink within the free tail succeeds and ntfsresize
-// accepts the result, a shrink into used clusters is refused with exit 3,
+// accepts the result, a shrink below the space in use is refused with exit 3,
 // and bad arguments exit 2.
 func TestExitCodes(t *testing.T) {
 	testutil.NeedTool(t, "mkntfs", "ntfsresize")
@@ -39,8 +39,10 @@ func TestExitCodes(t *testing.T) {
 	if now, _ := os.ReadFile(img); !bytes.Equal(now, orig) {
 		t.Fatal("the dry run wrote to the volume")
 	}
-	if code, out := run1("--size", strconv.Itoa(8<<20), img); code != 3 {
-		t.Errorf("shrink into used clusters: exit %d, want 3\n%s", code, out)
+	// mkntfs's own files take about 3 MiB; every one of them but $Boot
+	// moves, so only a shrink below the space in use is refused.
+	if code, out := run1("--size", strconv.Itoa(2<<20), img); code != 3 {
+		t.Errorf("shrink below the space in use: exit %d, want 3\n%s", code, out)
 	}
 	if now, _ := os.ReadFile(img); !bytes.Equal(now, orig) {
 		t.Fatal("a refused shrink wrote to the volume")
