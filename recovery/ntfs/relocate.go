@@ -118,18 +118,22 @@ type ShrinkPlan struct {
 // clusters before it. Without opts.Relocate, or when the tail is free, the
 // plan has no copies and its writes are PlanShrink's.
 //
-// What moves: the non-resident $DATA streams (unnamed and named, sparse
-// ones keeping their holes, compressed ones keeping every compression
-// unit's layout), $INDEX_ALLOCATION and $BITMAP attributes of files and
-// directories (the files under $Extend, such as $UsnJrnl:$J, included),
-// and non-resident $ATTRIBUTE_LISTs. A file with a list moves each extent
-// of an attribute in the record that holds it, base or extension record:
-// only that extent's mapping pairs change, never its VCN range, sizes,
-// record or instance, so the list stays true. The rest is refused with a
-// *RelocateError naming each file: system files ($MFT, $MFTMirr,
-// $LogFile, $Secure, ...), encrypted attributes, other attribute types,
-// and attribute extents whose new runlist would not fit their MFT record
-// (ErrRecordFull). The error's MinBytes is the smallest size a
+// What moves: every non-resident attribute of every file: $DATA streams
+// (unnamed and named, sparse ones keeping their holes, compressed ones
+// keeping every compression unit's layout), directory indexes, $EA,
+// $REPARSE_POINT, $SECURITY_DESCRIPTOR and the like, and non-resident
+// $ATTRIBUTE_LISTs. A file with a list moves each extent of an attribute
+// in the record that holds it, base or extension record: only that
+// extent's mapping pairs change, never its VCN range, sizes, record or
+// instance, so the list stays true. System files move too: $MFT's data
+// and bitmap (records that lie in moved clusters are written where they
+// were copied to, and the boot sector follows $MFT's and $MFTMirr's first
+// clusters), $MFTMirr, $LogFile, $Bitmap, $Secure, $UpCase, $AttrDef and
+// the files under $Extend. Refused, with a *RelocateError naming each
+// file: encrypted attributes, $Boot, $BadClus, $MFT's extents held in
+// extension records, and attribute extents whose new runlist would not
+// fit their MFT record even with the attribute's pieces placed end to
+// end (ErrRecordFull). The error's MinBytes is the smallest size a
 // relocating shrink can reach.
 //
 // The order of the plan is what keeps the volume safe: copies write only

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -79,6 +80,8 @@ func TestRelocateSystemFiles(t *testing.T) {
 				t.Errorf("$MFTMirr still at cluster %d", v.Boot.MFTMirrLCN)
 			}
 			relOracles(t, c, ours, newBytes, g[0])
+			relNeedFUSE(t)
+			relMountRead(t, c, ours, relPlainFiles(c))
 			testutil.Run(t, "ntfsresize", "-f", "-f", "--no-progress-bar", "-s", strconv.Itoa(newBytes), theirs)
 			if err := os.Truncate(theirs, newBytes); err != nil {
 				t.Fatal(err)
@@ -110,7 +113,11 @@ func relFreeIn(t *testing.T, v *Volume, lo, hi int64) int64 {
 // files' data into the tail. The other fillers go last. (One filler of
 // the right size does not do: where libntfs-3g starts allocating depends
 // on its zones and on what it allocated last.)
-func relMFTPastVolume(t *testing.T, sector, cluster int, tailBytes int64) relContent {
+//
+// With bigDir > 0, a directory of bigDir entries is created after the
+// files, so that its index lies in the tail too; every hundredth of its
+// files is in the returned content.
+func relMFTPastVolume(t *testing.T, sector, cluster int, tailBytes int64, bigDir int) relContent {
 	t.Helper()
 	testutil.NeedTool(t, "ntfs-3g", "fusermount", "ntfscp", "ntfsfallocate")
 	testutil.NeedRoot(t)
@@ -196,8 +203,49 @@ func relMFTPastVolume(t *testing.T, sector, cluster int, tailBytes int64) relCon
 			}
 		}
 	})
+	mount(func() {
+		if bigDir == 0 {
+			return
+		}
+		if err := os.Mkdir(filepath.Join(mnt, "big"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < bigDir; i++ {
+			name := fmt.Sprintf("big/entry-with-a-longer-name-%05d.txt", i)
+			b := []byte(fmt.Sprintf("entry %d\n", i))
+			if err := os.WriteFile(filepath.Join(mnt, name), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if i%100 == 0 {
+				c.files[name] = sha(b)
+			}
+		}
+	})
 	mount(func() { remove(rest) })
 	return c
+}
+
+// relCountIn counts the allocated entries fls -r lists directly in dir.
+func relCountIn(t *testing.T, img, dir string) int {
+	t.Helper()
+	n := 0
+	for p := range relFls(t, img) {
+		if strings.HasPrefix(p, dir+"/") && !strings.Contains(p[len(dir)+1:], "/") {
+			n++
+		}
+	}
+	return n
+}
+
+// relPlainFiles lists the files of c that are not named streams.
+func relPlainFiles(c relContent) []string {
+	var out []string
+	for p := range c.files {
+		if !strings.Contains(p, ":") {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // TestRelocateMFTPastEnd shrinks volumes whose $MFT grew into the tail:
@@ -210,10 +258,11 @@ func TestRelocateMFTPastEnd(t *testing.T) {
 	const newBytes = (256 << 20) - tailBytes
 	// (64 KiB clusters: 1,200 files of a cluster each do not fit the
 	// tail.)
-	for _, g := range [][2]int{{512, 512}, {512, 4096}, {4096, 4096}, {512, 16384}} {
+	// One geometry adds a directory of 10,000 entries in the tail.
+	for _, g := range [][3]int{{512, 512, 0}, {512, 4096, 10_000}, {4096, 4096, 0}, {512, 16384, 0}} {
 		t.Run(fmt.Sprintf("%d-%d", g[0], g[1]), func(t *testing.T) {
 			t.Parallel()
-			c := relMFTPastVolume(t, g[0], g[1], tailBytes+(1<<20))
+			c := relMFTPastVolume(t, g[0], g[1], tailBytes+(1<<20), g[2])
 			v := openImage(t, c.img)
 			end := (newBytes/int64(g[0]) - 1) * int64(g[0]) / v.ClusterSize()
 			var mftPast int64
@@ -226,6 +275,22 @@ func TestRelocateMFTPastEnd(t *testing.T) {
 				t.Fatalf("$MFT runs %v: none past cluster %d, the test does not cover it", v.mft.runs, end)
 			}
 			t.Logf("$MFT: %d runs, %d of its clusters past the end", len(v.mft.runs), mftPast)
+			if g[2] > 0 {
+				f := mustLookup(t, v, `\big`)
+				rec, err := v.ReadRecord(f.Record)
+				if err != nil {
+					t.Fatal(err)
+				}
+				past := false
+				if a := rec.Find(AttrIndexAllocation, "$I30"); a != nil {
+					for _, r := range a.Runs {
+						past = past || (!r.Sparse && r.LCN+r.Length > end)
+					}
+				}
+				if !past {
+					t.Fatalf("the %d-entry directory's index is not past cluster %d: the test does not cover it", g[2], end)
+				}
+			}
 			theirs := rsCopy(t, c.img)
 			ours := rsCopy(t, c.img)
 			p := relShrinkImage(t, ours, newBytes)
@@ -237,6 +302,12 @@ func TestRelocateMFTPastEnd(t *testing.T) {
 				}
 			}
 			relOracles(t, c, ours, newBytes, g[0])
+			relMountRead(t, c, ours, relPlainFiles(c))
+			if g[2] > 0 {
+				if n := relCountIn(t, ours, "big"); n != g[2] {
+					t.Errorf("fls lists %d entries in big, want %d", n, g[2])
+				}
+			}
 			testutil.Run(t, "ntfsresize", "-f", "-f", "--no-progress-bar", "-s", strconv.Itoa(newBytes), theirs)
 			if err := os.Truncate(theirs, newBytes); err != nil {
 				t.Fatal(err)
