@@ -222,6 +222,18 @@ func parseRecordInPlace(raw []byte, number uint64) (*Record, error) {
 	}
 	off := int(r.AttrsOffset)
 	limit := int(r.BytesInUse)
+	// Count the attributes first (their lengths are checked below): one
+	// allocation per record instead of a growing slice, which was a
+	// third of a walk of the MFT's time.
+	n := 0
+	for o := off; o+8 <= limit && le.Uint32(raw[o:]) != attrEnd; n++ {
+		l := int(le.Uint32(raw[o+4:]))
+		if l < 16 || l > limit-o {
+			break
+		}
+		o += l
+	}
+	r.Attributes = make([]Attribute, 0, n+1)
 	for {
 		if off+4 > limit {
 			return bad(off, errf(ErrBadAttribute, "attribute list not terminated"))

@@ -347,7 +347,8 @@ func (v *Volume) eachRun(fn func(rec uint64, a *Attribute, r Run) error) error {
 	tc := v.TotalClusters()
 	return v.eachRecord(func(rec *Record) error {
 		n := rec.Number
-		for _, a := range rec.Attributes {
+		for i := range rec.Attributes {
+			a := &rec.Attributes[i] // not a copy: its address would escape
 			if !a.NonResident {
 				continue
 			}
@@ -358,7 +359,7 @@ func (v *Volume) eachRun(fn func(rec uint64, a *Attribute, r Run) error) error {
 				if r.LCN+r.Length > tc {
 					return &RecordError{Record: n, Offset: a.Offset, Err: errf(ErrOutOfRange, "%v run %v ends past cluster %d", a.Type, r, tc)}
 				}
-				if err := fn(n, &a, r); err != nil {
+				if err := fn(n, a, r); err != nil {
 					return err
 				}
 			}
