@@ -947,21 +947,11 @@ func relSetRuns(rec *Record, a *Attribute, runs []Run) error {
 	if n := len(runs); n == 0 || runs[0].VCN != a.LowestVCN || runs[n-1].VCN+runs[n-1].Length-1 != a.HighestVCN {
 		return fmt.Errorf("ntfs: internal error: record %d: new %v runs do not map VCNs %d..%d", rec.Number, a.Type, a.LowestVCN, a.HighestVCN)
 	}
-	pairs, err := EncodeRunlist(runs)
+	attr, err := withPairs(rec, a, runs)
 	if err != nil {
 		return err
 	}
-	newLen := (a.RunsOffset + len(pairs) + 7) &^ 7
-	attr := make([]byte, newLen)
-	copy(attr, rec.Raw[a.Offset:a.Offset+a.RunsOffset])
-	copy(attr[a.RunsOffset:], pairs)
-	binary.LittleEndian.PutUint32(attr[offAttrLength:], uint32(newLen))
-	inUse := int(binary.LittleEndian.Uint32(rec.Raw[offRecBytesInUse:]))
-	if grow := newLen - a.Length; inUse+grow > len(rec.Raw) {
-		return &RecordError{Record: rec.Number, Offset: a.Offset, Err: errf(ErrNoSpace, "%v needs %d more bytes in a full record", a.Type, grow)}
-	}
-	spliceAttr(rec, a, attr, inUse)
-	return nil
+	return putAttr(rec, a, attr)
 }
 
 // relFind finds the attribute ra in rec.

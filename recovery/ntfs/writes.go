@@ -303,15 +303,10 @@ func (v *Volume) updateDirEntries(p *writePlan, dir *Record, target uint64, fix 
 // follows. HighestVCN becomes the end of runs minus one.
 func setNonResident(rec *Record, a *Attribute, runs []Run, alloc, data, init, clusterSize int64) error {
 	le := binary.LittleEndian
-	pairs, err := EncodeRunlist(runs)
+	attr, err := withPairs(rec, a, runs)
 	if err != nil {
 		return err
 	}
-	newLen := (a.RunsOffset + len(pairs) + 7) &^ 7
-	attr := make([]byte, newLen)
-	copy(attr, rec.Raw[a.Offset:a.Offset+a.RunsOffset])
-	copy(attr[a.RunsOffset:], pairs)
-	le.PutUint32(attr[offAttrLength:], uint32(newLen))
 	high := a.LowestVCN - 1
 	if n := len(runs); n > 0 {
 		high = runs[n-1].VCN + runs[n-1].Length - 1
@@ -329,9 +324,30 @@ func setNonResident(rec *Record, a *Attribute, runs []Run, alloc, data, init, cl
 		}
 		le.PutUint64(attr[offAttrCompressedSize:], uint64(c*clusterSize))
 	}
-	inUse := int(le.Uint32(rec.Raw[offRecBytesInUse:]))
-	grow := newLen - a.Length
-	if inUse+grow > len(rec.Raw) {
+	return putAttr(rec, a, attr)
+}
+
+// withPairs returns non-resident attribute a of rec with its mapping
+// pairs those of runs and its length to match; the rest of the header is
+// as it was.
+func withPairs(rec *Record, a *Attribute, runs []Run) ([]byte, error) {
+	pairs, err := EncodeRunlist(runs)
+	if err != nil {
+		return nil, err
+	}
+	newLen := (a.RunsOffset + len(pairs) + 7) &^ 7
+	attr := make([]byte, newLen)
+	copy(attr, rec.Raw[a.Offset:a.Offset+a.RunsOffset])
+	copy(attr[a.RunsOffset:], pairs)
+	binary.LittleEndian.PutUint32(attr[offAttrLength:], uint32(newLen))
+	return attr, nil
+}
+
+// putAttr puts attr in place of attribute a in rec.Raw when the record
+// has room for it; the error wraps ErrNoSpace when it has not.
+func putAttr(rec *Record, a *Attribute, attr []byte) error {
+	inUse := int(binary.LittleEndian.Uint32(rec.Raw[offRecBytesInUse:]))
+	if grow := len(attr) - a.Length; inUse+grow > len(rec.Raw) {
 		return &RecordError{Record: rec.Number, Offset: a.Offset, Err: errf(ErrNoSpace, "%v needs %d more bytes in a full record", a.Type, grow)}
 	}
 	spliceAttr(rec, a, attr, inUse)
