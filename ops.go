@@ -64,10 +64,20 @@ func (b *builder) add(base int64, ws []diag.Write) error {
 // (a table piece that did not change, say): a write that changes nothing
 // is work, and a region whose old and new bytes agree says nothing about
 // how far a crashed run got.
-func (b *builder) write(w diag.Write) error {
+func (b *builder) write(w diag.Write) error { return b.writeFrom(w, false) }
+
+// errOldDiffers is writeFrom's: the bytes a write replaces are not its Old.
+var errOldDiffers = errors.New("winrepart: the bytes to replace are not those planned")
+
+// writeFrom is write; with checkOld, the bytes there must first be w.Old
+// (errOldDiffers otherwise): w was planned on the disk as it was before.
+func (b *builder) writeFrom(w diag.Write, checkOld bool) error {
 	cur := make([]byte, len(w.New))
 	if _, err := b.ov.ReadAt(cur, w.Offset); err != nil {
 		return err
+	}
+	if checkOld && !bytes.Equal(cur, w.Old) {
+		return errOldDiffers
 	}
 	if bytes.Equal(cur, w.New) {
 		return nil
@@ -179,22 +189,17 @@ func (b *builder) shrinkFilesystem(s planner.ShrinkFilesystem) error {
 	if err := b.relocationCopies(s.Offset, v.ClusterSize(), sp.Copies); err != nil {
 		return err
 	}
-	if prepared {
-		// Planned before this apply read the disk: every byte it changes
-		// must still hold what it held then (after the copies). The
-		// journal only snapshots the disk as it is now.
-		for _, w := range sp.Writes {
-			cur := make([]byte, len(w.Old))
-			if _, err := b.ov.ReadAt(cur, s.Offset+w.Offset); err != nil {
-				return err
-			}
-			if !bytes.Equal(cur, w.Old) {
-				return fmt.Errorf("%w: C:'s volume changed since the relocation was planned: the bytes of %s at byte %d differ", ErrChanged, w.What, w.Offset)
-			}
+	// A prepared plan was made before this apply read the disk: every
+	// byte it changes must still hold what it held then (after the
+	// copies). The journal only snapshots the disk as it is now.
+	for _, w := range sp.Writes {
+		at := w.Offset
+		w.Offset += s.Offset
+		if err := b.writeFrom(w, prepared); errors.Is(err, errOldDiffers) {
+			return fmt.Errorf("%w: C:'s volume changed since the relocation was planned: the bytes of %s at byte %d differ", ErrChanged, w.What, at)
+		} else if err != nil {
+			return err
 		}
-	}
-	if err := b.add(s.Offset, sp.Writes); err != nil {
-		return err
 	}
 	b.barrier(string(s.Kind()) + " done")
 	return nil

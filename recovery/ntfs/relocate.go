@@ -235,7 +235,7 @@ func (v *Volume) relShrink(newPartitionBytes int64, g geometry, opts ResizeOptio
 		join = map[int]bool{}
 		for i, ra := range sc.attrs {
 			for _, f := range sc.refused {
-				if f.Attr == ra.typ && f.AttrName == ra.name && f.Record == relBase(v, ra.rec) {
+				if f.Attr == ra.typ && f.AttrName == ra.name && f.Record == ra.base {
 					join[i] = true
 				}
 			}
@@ -326,7 +326,8 @@ func relGaps(used []relExtent, end int64) []relExtent {
 
 // relAttr identifies an attribute to relocate.
 type relAttr struct {
-	rec      uint64
+	rec      uint64 // the record holding the attribute (extent)
+	base     uint64 // the file's base record
 	typ      AttrType
 	name     string
 	instance uint16
@@ -454,7 +455,7 @@ func (v *Volume) relScan(end int64) (*relScanResult, error) {
 				}
 				s.files[base] = true
 				idx := len(s.attrs)
-				s.attrs = append(s.attrs, relAttr{rec: n, typ: a.Type, name: a.Name, instance: a.Instance, last: last})
+				s.attrs = append(s.attrs, relAttr{rec: n, base: base, typ: a.Type, name: a.Name, instance: a.Instance, last: last})
 				var cu int64
 				if a.Flags&AttrFlagCompressed != 0 && a.CompressionUnit > 0 && a.CompressionUnit <= relMaxCompressionUnit {
 					cu = 1 << a.CompressionUnit
@@ -804,7 +805,7 @@ func relRemap(runs []Run, end int64, moves []relMove) ([]Run, error) {
 			vcn, lcn, n = vcn+k, lcn+k, n-k
 		}
 		for n > 0 {
-			i := sort.Search(len(moves), func(i int) bool { return moves[i].src+moves[i].n > lcn })
+			i := relMoveAt(moves, lcn)
 			if i == len(moves) || moves[i].src > lcn {
 				return nil, fmt.Errorf("ntfs: internal error: cluster %d has no destination", lcn)
 			}
@@ -844,11 +845,7 @@ func (v *Volume) relRecords(p *writePlan, sc *relScanResult, moves []relMove, en
 			if err := relSetRuns(rec, a, runs); err != nil {
 				if errors.Is(err, ErrNoSpace) {
 					sc.fixedEnd = max(sc.fixedEnd, ra.last)
-					base := n
-					if rec.BaseRecord != 0 {
-						base = rec.BaseRecord.Record()
-					}
-					sc.refuse(UnmovableFile{Record: base, Path: v.relPath(base), Attr: ra.typ, AttrName: ra.name,
+					sc.refuse(UnmovableFile{Record: ra.base, Path: v.relPath(ra.base), Attr: ra.typ, AttrName: ra.name,
 						Reason: fmt.Sprintf("its new runlist of %d runs does not fit the MFT record", len(runs)), Err: ErrRecordFull})
 					full = true
 					break
@@ -883,10 +880,9 @@ func relTranslate(ws []diag.Write, moves []relMove, cs int64) []diag.Write {
 	var out []diag.Write
 	for _, w := range ws {
 		for lo, hi := w.Offset, w.Offset+int64(len(w.New)); lo < hi; {
-			c := lo / cs
-			i := sort.Search(len(moves), func(i int) bool { return moves[i].src+moves[i].n > c })
+			i := relMoveAt(moves, lo/cs)
 			to, shift := hi, int64(0)
-			if i < len(moves) && moves[i].src <= c {
+			if i < len(moves) && moves[i].src <= lo/cs {
 				m := moves[i]
 				to, shift = min(hi, (m.src+m.n)*cs), (m.dst-m.src)*cs
 			} else if i < len(moves) {
@@ -900,10 +896,16 @@ func relTranslate(ws []diag.Write, moves []relMove, cs int64) []diag.Write {
 	return out
 }
 
+// relMoveAt returns the index of the first move (moves sorted by source)
+// whose source ends after cluster c: the move of c when its source holds
+// c, or len(moves).
+func relMoveAt(moves []relMove, c int64) int {
+	return sort.Search(len(moves), func(i int) bool { return moves[i].src+moves[i].n > c })
+}
+
 // relCluster returns where cluster c lies once moves are made.
 func relCluster(c int64, moves []relMove) int64 {
-	i := sort.Search(len(moves), func(i int) bool { return moves[i].src+moves[i].n > c })
-	if i < len(moves) && moves[i].src <= c {
+	if i := relMoveAt(moves, c); i < len(moves) && moves[i].src <= c {
 		return moves[i].dst + c - moves[i].src
 	}
 	return c
@@ -925,16 +927,6 @@ func (v *Volume) relBoot(p *writePlan, moves []relMove) error {
 	binary.LittleEndian.PutUint64(b[offMFTLCN:], uint64(mft))
 	binary.LittleEndian.PutUint64(b[offMFTMirrLCN:], uint64(mirr))
 	return p.add(0, b, "boot sector: $MFT and $MFTMirr moved")
-}
-
-// relBase returns the base record of record n (n itself for a base
-// record, or when it cannot be read).
-func relBase(v *Volume, n uint64) uint64 {
-	rec, err := v.ReadRecord(n)
-	if err != nil || rec.BaseRecord == 0 {
-		return n
-	}
-	return rec.BaseRecord.Record()
 }
 
 // relSetRuns replaces the mapping pairs of attribute extent a in rec
