@@ -44,18 +44,36 @@ func writeTree(t *testing.T, files map[string][]byte) string {
 // startLBA and applies the directory tree into it with wimlib.
 func ntfsVolume(t *testing.T, size int64, startLBA int, label, tree string) string {
 	t.Helper()
+	vol := mkntfsVolume(t, size, startLBA, label)
+	applyTree(t, tree, vol)
+	return vol
+}
+
+// mkntfsVolume formats a sparse image of size bytes (512-byte sectors,
+// 4 KiB clusters, startLBA as its hidden sectors) and returns its path.
+func mkntfsVolume(t *testing.T, size int64, startLBA int, label string) string {
+	t.Helper()
 	vol := filepath.Join(t.TempDir(), "vol.img")
-	f, err := os.Create(vol)
-	if err != nil {
+	if err := os.WriteFile(vol, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	f.Truncate(size)
-	f.Close()
+	if err := os.Truncate(vol, size); err != nil {
+		t.Fatal(err)
+	}
 	testutil.Run(t, "mkntfs", "-F", "-Q", "-q", "-s", "512", "-c", "4096", "-p", fmt.Sprint(startLBA), "-L", label, vol)
+	return vol
+}
+
+// applyTree puts the directory tree onto the NTFS image vol through
+// libntfs-3g (a WIM captured and applied by wimlib).
+func applyTree(t *testing.T, tree, vol string) {
+	t.Helper()
 	wim := filepath.Join(t.TempDir(), "tree.wim")
 	testutil.Run(t, "wimlib-imagex", "capture", tree, wim, "--compress=none")
 	testutil.Run(t, "wimlib-imagex", "apply", wim, "1", vol)
-	return vol
+	if err := os.Remove(wim); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // memOf loads an image file into an in-memory sparse device.

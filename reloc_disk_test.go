@@ -41,26 +41,11 @@ func writeTailFiles(t *testing.T, tree string, n int, sums map[string]string) {
 func ntfsVolumeBehindFiller(t *testing.T, size int64, startLBA int, label, tree string, fillerBytes int64) string {
 	t.Helper()
 	testutil.NeedTool(t, "mkntfs", "ntfscp", "ntfsfallocate", "ntfstruncate", "ntfsls", "wimlib-imagex")
-	dir := t.TempDir()
-	vol := filepath.Join(dir, "vol.img")
-	f, err := os.Create(vol)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Truncate(size); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	testutil.Run(t, "mkntfs", "-F", "-Q", "-q", "-s", "512", "-c", "4096", "-p", fmt.Sprint(startLBA), "-L", label, vol)
-	empty := filepath.Join(dir, "empty")
-	if err := os.WriteFile(empty, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	vol := mkntfsVolume(t, size, startLBA, label)
+	empty := emptyFile(t)
 	testutil.Run(t, "ntfscp", "-f", vol, empty, "/filler")
 	testutil.Run(t, "ntfsfallocate", "-f", "-l", fmt.Sprint(fillerBytes), vol, "/filler")
-	wim := filepath.Join(dir, "tree.wim")
-	testutil.Run(t, "wimlib-imagex", "capture", tree, wim, "--compress=none")
-	testutil.Run(t, "wimlib-imagex", "apply", wim, "1", vol)
+	applyTree(t, tree, vol)
 	inode := ""
 	for _, line := range strings.Split(testutil.Run(t, "ntfsls", "-i", "-f", vol), "\n") {
 		if f := strings.Fields(line); len(f) == 2 && f[1] == "filler" {
@@ -71,10 +56,18 @@ func ntfsVolumeBehindFiller(t *testing.T, size int64, startLBA int, label, tree 
 		t.Fatal("ntfsls does not list /filler after the wimlib apply")
 	}
 	testutil.Run(t, "ntfstruncate", "-f", vol, inode, "0")
-	if err := os.Remove(wim); err != nil {
+	return vol
+}
+
+// emptyFile returns the path of an empty file, for ntfscp to create files
+// with.
+func emptyFile(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "empty")
+	if err := os.WriteFile(p, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return vol
+	return p
 }
 
 // ntfsVolumeMFTInTail formats an NTFS volume image as
@@ -89,19 +82,8 @@ func ntfsVolumeBehindFiller(t *testing.T, size int64, startLBA int, label, tree 
 func ntfsVolumeMFTInTail(t *testing.T, size int64, startLBA int, label, tree string, freeFrom int64) string {
 	t.Helper()
 	testutil.NeedTool(t, "mkntfs", "ntfscp", "ntfsfallocate", "ntfstruncate", "wimlib-imagex")
-	dir := t.TempDir()
-	vol := filepath.Join(dir, "vol.img")
-	if err := os.WriteFile(vol, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(vol, size); err != nil {
-		t.Fatal(err)
-	}
-	testutil.Run(t, "mkntfs", "-F", "-Q", "-q", "-s", "512", "-c", "4096", "-p", fmt.Sprint(startLBA), "-L", label, vol)
-	empty := filepath.Join(dir, "empty")
-	if err := os.WriteFile(empty, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	vol := mkntfsVolume(t, size, startLBA, label)
+	empty := emptyFile(t)
 	open := func() *ntfs.Volume {
 		f, size := testutil.OpenSized(t, vol)
 		v, err := ntfs.Open(f, size)
@@ -154,12 +136,7 @@ func ntfsVolumeMFTInTail(t *testing.T, size int64, startLBA int, label, tree str
 		}
 	}
 	truncate(tail)
-	wim := filepath.Join(dir, "tree.wim")
-	testutil.Run(t, "wimlib-imagex", "capture", tree, wim, "--compress=none")
-	testutil.Run(t, "wimlib-imagex", "apply", wim, "1", vol)
+	applyTree(t, tree, vol)
 	truncate(rest)
-	if err := os.Remove(wim); err != nil {
-		t.Fatal(err)
-	}
 	return vol
 }

@@ -119,14 +119,8 @@ func relFreeIn(t *testing.T, v *Volume, lo, hi int64) int64 {
 // files is in the returned content.
 func relMFTPastVolume(t *testing.T, sector, cluster int, tailBytes int64, bigDir int) relContent {
 	t.Helper()
-	testutil.NeedTool(t, "ntfs-3g", "fusermount", "ntfscp", "ntfsfallocate")
-	testutil.NeedRoot(t)
-	if _, err := os.Stat("/dev/fuse"); err != nil {
-		if testutil.ToolsRequired() {
-			t.Fatal("no /dev/fuse")
-		}
-		t.Skip("no /dev/fuse")
-	}
+	relNeedFUSE(t)
+	testutil.NeedTool(t, "ntfscp", "ntfsfallocate")
 	const size = 256 << 20
 	c := relContent{img: mkntfs(t, size, sector, cluster, "mftpast"), files: map[string]string{}}
 	empty := filepath.Join(t.TempDir(), "empty")
@@ -166,16 +160,8 @@ func relMFTPastVolume(t *testing.T, sector, cluster int, tailBytes int64, bigDir
 			rest = append(rest, name)
 		}
 	}
-	mnt := filepath.Join(t.TempDir(), "mnt")
-	if err := os.Mkdir(mnt, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	mount := func(fn func()) {
-		testutil.Run(t, "ntfs-3g", c.img, mnt)
-		defer unmountFUSE(t, c.img, mnt)
-		fn()
-	}
-	remove := func(names []string) {
+	mount := func(fn func(mnt string)) { relMount(t, c.img, "", fn) }
+	remove := func(mnt string, names []string) {
 		for _, f := range names {
 			if err := os.Remove(filepath.Join(mnt, f)); err != nil {
 				t.Fatal(err)
@@ -183,8 +169,8 @@ func relMFTPastVolume(t *testing.T, sector, cluster int, tailBytes int64, bigDir
 		}
 	}
 	rng := rand.New(rand.NewPCG(uint64(sector), uint64(cluster)))
-	mount(func() { remove(inTail) })
-	mount(func() {
+	mount(func(mnt string) { remove(mnt, inTail) })
+	mount(func(mnt string) {
 		for d := 0; d < 4; d++ {
 			dir := fmt.Sprintf("many%d", d)
 			if err := os.Mkdir(filepath.Join(mnt, dir), 0o755); err != nil {
@@ -203,25 +189,24 @@ func relMFTPastVolume(t *testing.T, sector, cluster int, tailBytes int64, bigDir
 			}
 		}
 	})
-	mount(func() {
-		if bigDir == 0 {
-			return
-		}
-		if err := os.Mkdir(filepath.Join(mnt, "big"), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		for i := 0; i < bigDir; i++ {
-			name := fmt.Sprintf("big/entry-with-a-longer-name-%05d.txt", i)
-			b := []byte(fmt.Sprintf("entry %d\n", i))
-			if err := os.WriteFile(filepath.Join(mnt, name), b, 0o644); err != nil {
+	if bigDir > 0 {
+		mount(func(mnt string) {
+			if err := os.Mkdir(filepath.Join(mnt, "big"), 0o755); err != nil {
 				t.Fatal(err)
 			}
-			if i%100 == 0 {
-				c.files[name] = sha(b)
+			for i := 0; i < bigDir; i++ {
+				name := fmt.Sprintf("big/entry-with-a-longer-name-%05d.txt", i)
+				b := []byte(fmt.Sprintf("entry %d\n", i))
+				if err := os.WriteFile(filepath.Join(mnt, name), b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				if i%100 == 0 {
+					c.files[name] = sha(b)
+				}
 			}
-		}
-	})
-	mount(func() { remove(rest) })
+		})
+	}
+	mount(func(mnt string) { remove(mnt, rest) })
 	return c
 }
 
